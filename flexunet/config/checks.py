@@ -1,0 +1,35 @@
+"""Checks that span several keys, run once after parsing."""
+
+from flexunet.errors import ConfigError
+from flexunet.losses import LOSSES, METRICS
+from flexunet.model import OPTIMIZERS, size_problem
+from flexunet.registry import look_up_option
+
+
+def check_config(config) -> None:
+    """Raise ConfigError for names that do not exist and sizes the model cannot use."""
+    m = config.model
+    look_up_option(m.loss, LOSSES, config.where("model", "loss"))
+    for name in m.metrics:
+        look_up_option(name, METRICS, config.where("model", "metrics"))
+    look_up_option(m.optimizer.lower(), OPTIMIZERS, config.where("model", "optimizer"))
+    for key_name, size in (("image_height", m.image_height), ("image_width", m.image_width)):
+        problem = size_problem(size, m.num_layers)
+        if problem:
+            raise ConfigError(f"{config.where('model', key_name)}: {problem}")
+    deepest = m.dropout_rate * (m.num_layers - 1)
+    if deepest >= 1.0:
+        raise ConfigError(
+            f"{config.where('model', 'dropout_rate')}: expected dropout_rate x (num_layers - 1) < 1 "
+            f"(the deepest level's rate), got {m.dropout_rate} x {m.num_layers - 1} = {deepest:g}"
+        )
+    if config.train.metrics is not None:
+        produced = {"loss", *m.metrics}
+        for column in config.train.metrics:
+            base = column.removeprefix("val_")
+            if base not in produced:
+                raise ConfigError(
+                    f"{config.where('train', 'metrics')}: expected names from [model] loss/metrics "
+                    f"(with or without val_), got {column!r}; available: "
+                    + ", ".join(sorted(produced))
+                )

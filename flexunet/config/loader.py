@@ -1,0 +1,167 @@
+"""Read a train_eval_infer.config once into typed, frozen sections (no eval: ast.literal_eval only)."""
+
+import ast
+import configparser
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from flexunet.config.sections import (
+    PATH_KEYS, SECTIONS, AugmentorSection, EvalSection, GeneratorSection, InferSection,
+    MaskSection, ModelSection, PostprocessSection, TestSection, TiledInferSection, TrainSection,
+)
+from flexunet.config.spec import Bare, SpecError
+from flexunet.errors import ConfigError
+from flexunet.registry import closest
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Config:
+    """A parsed config: one frozen dataclass per section, plus where it came from."""
+
+    source: str
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    test: TestSection = field(default_factory=TestSection)
+    infer: InferSection = field(default_factory=InferSection)
+    tiledinfer: TiledInferSection = field(default_factory=TiledInferSection)
+    mask: MaskSection = field(default_factory=MaskSection)
+    generator: GeneratorSection = field(default_factory=GeneratorSection)
+    augmentor: AugmentorSection = field(default_factory=AugmentorSection)
+    postprocess: PostprocessSection = field(default_factory=PostprocessSection)
+    explicit: frozenset = frozenset()
+
+    @property
+    def base_dir(self) -> str:
+        return os.path.dirname(os.path.abspath(self.source))
+
+    def where(self, section: str, key: str) -> str:
+        """The setting's name as errors show it: "[train] batch_size in ./x.config"."""
+        return f"[{section}] {key} in {self.source}"
+
+    def require(self, section: str, key: str, purpose: str):
+        """The value of a key a command needs; ConfigError when it is not set."""
+        value = getattr(getattr(self, section), key)
+        if value is None:
+            raise ConfigError(f"{self.where(section, key)}: required {purpose}, but not set")
+        return value
+
+    def is_set(self, section: str, key: str) -> bool:
+        return (section, key) in self.explicit
+
+
+def literal(text: str):
+    """A Python literal from INI text; text that is no literal comes back as Bare."""
+    text = text.strip()
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return Bare(text)
+
+
+def _read_text(path: str) -> str:
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path}: not found")
+    if os.path.isdir(path):
+        raise ConfigError(f"config file {path}: expected a file, found a folder")
+    try:
+        if os.path.getsize(path) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path}: expected at most 1 MiB, it is larger")
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: expected UTF-8 text, found undecodable bytes") from exc
+    if not text.strip():
+        raise ConfigError(f"config file {path}: is empty; expected [model] and [train] sections")
+    return text
+
+
+def _parser(path: str, text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(
+        interpolation=None, inline_comment_prefixes=(";", "#"), strict=True, default_section="\x00"
+    )
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"config file {path}: not valid INI ({first})") from exc
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise ConfigError(f"config file {path}: not valid INI ({type(exc).__name__})") from exc
+    return parser
+
+
+def _unknown_key(path: str, section: str, name: str) -> ConfigError:
+    valid = [f.name for f in fields(SECTIONS[section])]
+    hint = closest(name, valid)
+    elsewhere = [s for s, cls in SECTIONS.items() if s != section and name in cls.__dataclass_fields__]
+    advice = f" (did you mean '{hint}'?)" if hint else ""
+    if elsewhere:
+        advice += f" (it belongs in [{elsewhere[0]}])"
+    return ConfigError(f"[{section}] {name} in {path}: unknown key{advice}; valid keys: {', '.join(valid)}")
+
+
+def _section(path: str, name: str, items: dict, explicit: set):
+    cls = SECTIONS[name]
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key_name, raw in items.items():
+        if key_name not in known:
+            raise _unknown_key(path, name, key_name)
+        spec = known[key_name].metadata["spec"]
+        try:
+            value = spec.parse(literal(raw))
+        except SpecError as exc:
+            raise ConfigError(f"[{name}] {key_name} in {path}: {exc}") from None
+        if (name, key_name) in PATH_KEYS and value is not None:
+            value = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), value))
+        values[key_name] = value
+        explicit.add((name, key_name))
+    return cls(**values)
+
+
+def _resolve_defaults(path: str, sections: dict, explicit: set) -> None:
+    """Relative default paths resolve against the config folder, as set ones do."""
+    base = os.path.dirname(os.path.abspath(path))
+    for name, obj in sections.items():
+        updates = {}
+        for section, key_name in PATH_KEYS:
+            if section == name and (section, key_name) not in explicit:
+                value = getattr(obj, key_name)
+                if value is not None:
+                    updates[key_name] = os.path.normpath(os.path.join(base, value))
+        if updates:
+            sections[name] = type(obj)(**{**obj.__dict__, **updates})
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Parse and validate a config file; any problem raises ConfigError naming file, section, key."""
+    path = str(path)
+    text = _read_text(path)
+    parser = _parser(path, text)
+    sections, explicit = {}, set()
+    for raw_name in parser.sections():
+        name = raw_name.strip().lower()
+        if name not in SECTIONS:
+            hint = closest(name, SECTIONS)
+            advice = f" (did you mean [{hint}]?)" if hint else ""
+            raise ConfigError(
+                f"[{raw_name}] in {path}: unknown section{advice}; valid sections: {', '.join(SECTIONS)}"
+            )
+        if name in sections:
+            raise ConfigError(f"[{raw_name}] in {path}: section appears twice")
+        sections[name] = _section(path, name, dict(parser.items(raw_name)), explicit)
+    for name, cls in SECTIONS.items():
+        sections.setdefault(name, cls())
+    _resolve_defaults(path, sections, explicit)
+    config = Config(source=path, explicit=frozenset(explicit), **sections)
+    from flexunet.config.checks import check_config
+
+    check_config(config)
+    return config

@@ -1,0 +1,179 @@
+"""The config schema: one frozen dataclass per INI section; each field carries its spec and doc."""
+
+from dataclasses import dataclass, field
+
+from flexunet.config.spec import Bool, Float, Int, ListOf, Optional, Pair, PathSpec, Str
+
+VALIDATION_MODES = ("grouped", "seed", "eval")
+
+
+def key(default, spec, doc: str):
+    """A config key: its default, value spec and one-line doc."""
+    if isinstance(default, list):
+        default = tuple(default)
+    return field(default=default, metadata={"spec": spec, "doc": doc})
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    image_width: int = key(128, Int(min=8), "Model input width in pixels; images are resized to it.")
+    image_height: int = key(128, Int(min=8), "Model input height in pixels.")
+    image_channels: int = key(3, Int(min=1, max=4), "Input channels (3 = RGB, 1 = gray).")
+    num_classes: int = key(1, Int(min=1), "Output channels; 1 = binary nucleus mask (sigmoid head).")
+    base_filters: int = key(16, Int(min=1), "Filters of the first level; doubled at each level down.")
+    base_kernels: tuple = key((3, 3), Pair(min=1, odd=True),
+                              "Kernel of the first level; shrinks by 2 per level, not below 3.")
+    num_layers: int = key(5, Int(min=2, max=12), "Encoder levels including the bridge.")
+    dropout_rate: float = key(0.05, Float(min=0.0, max=1.0, max_open=True),
+                              "Dropout after the first conv of a level, times the level index.")
+    learning_rate: float = key(1e-4, Float(min=0.0, min_open=True), "Optimizer learning rate.")
+    clipvalue: object = key(None, Optional(Float(min=0.0, min_open=True)),
+                            "Clip each gradient value to +-clipvalue; None = no clipping.")
+    dilation: tuple = key((1, 1), Pair(min=1),
+                          "Dilation of the first level; shrinks by 1 per level, not below 1.")
+    loss: str = key("binary_crossentropy", Str(), "Loss name (see the losses table in the README).")
+    metrics: tuple = key(["binary_accuracy"], ListOf(Str()), "Metric names computed while training.")
+    optimizer: str = key("adam", Str(), "Optimizer name: adam, adamw, sgd or rmsprop.")
+    normalization: bool = key(False, Bool(), "Add BatchNormalization after every conv.")
+    show_summary: bool = key(False, Bool(), "Print the model summary when the model is built.")
+    mixed_precision: bool = key(False, Bool(),
+                                "Compute in bfloat16 (float32 weights, head and loss); for GPUs.")
+    jit_compile: object = key(None, Optional(Bool()),
+                              "XLA-compile train/predict steps; None = on for JAX, off for TF on CPU.")
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    epochs: int = key(100, Int(min=1), "Maximum number of epochs.")
+    batch_size: int = key(4, Int(min=1), "Images per step (global batch across devices).")
+    patience: int = key(10, Int(min=0), "Early stopping: epochs without val_loss improvement; 0 = off.")
+    metrics: object = key(None, Optional(ListOf(Str())),
+                          "Columns of train_metrics.csv, e.g. [\"iou_coef\", \"val_iou_coef\"].")
+    model_dir: str = key("./models", PathSpec(), "Folder for the best model, its config and threshold.")
+    eval_dir: str = key("./eval", PathSpec(), "Folder for training CSVs and plots.")
+    image_datapath: object = key(None, Optional(PathSpec()), "Training images folder.")
+    mask_datapath: object = key(None, Optional(PathSpec()), "Training masks folder (same file stems).")
+    create_backup: bool = key(False, Bool(),
+                              "Move an earlier model_dir/eval_dir to *_<timestamp>_bak before training.")
+    validation_split: float = key(0.2, Float(min=0.0, max=1.0, min_open=True, max_open=True),
+                                  "Fraction of the training set held out for validation.")
+    validation: str = key("grouped", Str(VALIDATION_MODES),
+                          "grouped = hold out whole source cells; seed = last files as the seed; "
+                          "eval = validate on the [eval] folders.")
+    seed: int = key(137, Int(min=0), "Random seed for weights, shuffling, splits and augmentation.")
+    resume: bool = key(False, Bool(), "Continue an interrupted run from its last completed epoch.")
+    learning_rate_reducer: bool = key(False, Bool(), "Reduce the learning rate when val_loss plateaus.")
+    reducer_factor: float = key(0.5, Float(min=0.0, max=1.0, min_open=True, max_open=True),
+                                "Factor applied to the learning rate on a plateau.")
+    reducer_patience: int = key(5, Int(min=1), "Epochs without improvement before reducing.")
+    steps_per_epoch: object = key(None, Optional(Int(min=1)), "Steps per epoch; None = whole set.")
+    validation_steps: object = key(None, Optional(Int(min=1)), "Validation steps; None = whole set.")
+    select_threshold: bool = key(True, Bool(),
+                                 "Choose the mask threshold with the best validation Dice after training.")
+    in_memory: object = key(None, Optional(Bool()),
+                            "Hold the data set in memory; None = only when it is under 1 GiB.")
+    workers: int = key(1, Int(min=1), "Threads that load and augment batches.")
+    epoch_change_infer: bool = key(False, Bool(), "Save predictions on a few fixed images every epoch.")
+    epoch_change_infer_dir: str = key("./epoch_change_infer", PathSpec(),
+                                      "Folder for the per-epoch predictions.")
+    num_infer_images: int = key(6, Int(min=1), "Images predicted every epoch.")
+    tensorboard: bool = key(False, Bool(), "Write TensorBoard logs to eval_dir/tensorboard.")
+    distribution: str = key("none", Str(("none", "mirrored")),
+                            "mirrored = data-parallel over all local (or TF_CONFIG) devices.")
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    image_datapath: object = key(None, Optional(PathSpec()), "Evaluation images folder.")
+    mask_datapath: object = key(None, Optional(PathSpec()), "Evaluation masks folder.")
+    output_dir: str = key("./eval_output", PathSpec(),
+                          "Folder for evaluation.csv, per_image.csv and pictures.")
+    batch_size: object = key(None, Optional(Int(min=1)), "Batch size; None = [train] batch_size.")
+
+
+@dataclass(frozen=True)
+class TestSection:
+    image_datapath: object = key(None, Optional(PathSpec()), "Held-out test images folder.")
+    mask_datapath: object = key(None, Optional(PathSpec()), "Held-out test masks folder.")
+    output_dir: str = key("./test_eval_output", PathSpec(), "Folder for the test-set evaluation.")
+
+
+@dataclass(frozen=True)
+class InferSection:
+    images_dir: object = key(None, Optional(PathSpec()), "Images to segment (any size).")
+    output_dir: str = key("./test_output", PathSpec(), "Folder for one grayscale mask per image.")
+    merged_dir: object = key(None, Optional(PathSpec()), "Folder for image+mask overlays; None = none.")
+    binarize: bool = key(True, Bool(), "Write 0/255 masks at the model's threshold (else probabilities).")
+    batch_size: object = key(None, Optional(Int(min=1)), "Prediction batch size; None = 16.")
+
+
+@dataclass(frozen=True)
+class TiledInferSection:
+    images_dir: object = key(None, Optional(PathSpec()), "Large images to segment tile by tile.")
+    output_dir: str = key("./tiled_test_output", PathSpec(), "Folder for the stitched masks.")
+    merged_dir: object = key(None, Optional(PathSpec()), "Folder for overlays; None = none.")
+    overlapping: int = key(0, Int(min=0), "Pixels shared by neighbouring tiles (blended).")
+    background: int = key(0, Int(min=0, max=255), "Mask value written for background pixels.")
+    binarize: bool = key(True, Bool(), "Write 0/255 masks at the model's threshold.")
+
+
+@dataclass(frozen=True)
+class MaskSection:
+    binarize: bool = key(True, Bool(), "Threshold masks to 0/1 (jpg masks are never exactly 0/255).")
+    threshold: int = key(128, Int(min=0, max=255), "Grey level above which a mask pixel is nucleus.")
+    blur: bool = key(False, Bool(),
+                     "Seed behaviour: blur after binarizing and count any non-zero pixel as nucleus "
+                     "(grows masks by about one pixel).")
+    blur_size: tuple = key((3, 3), Pair(min=1), "Blur kernel for blur = True.")
+
+
+@dataclass(frozen=True)
+class GeneratorSection:
+    augmentation: bool = key(False, Bool(), "Online augmentation of training batches ([augmentor]).")
+    debug: bool = key(False, Bool(), "Save the first augmented batches to eval_dir/augmented.")
+
+
+@dataclass(frozen=True)
+class AugmentorSection:
+    vflip: bool = key(True, Bool(), "Random vertical flips.")
+    hflip: bool = key(True, Bool(), "Random horizontal flips.")
+    rotation: bool = key(True, Bool(), "Random rotations by one of `angles`.")
+    angles: tuple = key([90, 180, 270], ListOf(Float()), "Rotation angles in degrees.")
+    shrinks: tuple = key([], ListOf(Float(min=0.1, max=2.0)), "Zoom factors (<1 shrinks, >1 zooms).")
+    shears: tuple = key([], ListOf(Float(min=-0.5, max=0.5)), "Shear factors.")
+    deformation: bool = key(False, Bool(), "Elastic deformation.")
+    deformation_alpha: float = key(20.0, Float(min=0.0), "Elastic displacement scale in pixels.")
+    deformation_sigma: float = key(4.0, Float(min=0.5), "Elastic smoothness (Gaussian sigma, pixels).")
+    brightness: float = key(0.0, Float(min=0.0, max=1.0), "Brightness jitter (fraction of 255).")
+    contrast: float = key(0.0, Float(min=0.0, max=1.0), "Contrast jitter (fraction).")
+    hue: float = key(0.0, Float(min=0.0, max=90.0), "Hue jitter in degrees.")
+    probability: float = key(0.5, Float(min=0.0, max=1.0), "Chance that each enabled transform applies.")
+
+
+@dataclass(frozen=True)
+class PostprocessSection:
+    tta: bool = key(False, Bool(), "Average predictions over flips (test-time augmentation).")
+    keep_largest: bool = key(False, Bool(), "Keep only the largest connected component of a mask.")
+    fill_holes: bool = key(False, Bool(), "Fill holes inside predicted nuclei.")
+
+
+SECTIONS = {
+    "model": ModelSection,
+    "train": TrainSection,
+    "eval": EvalSection,
+    "test": TestSection,
+    "infer": InferSection,
+    "tiledinfer": TiledInferSection,
+    "mask": MaskSection,
+    "generator": GeneratorSection,
+    "augmentor": AugmentorSection,
+    "postprocess": PostprocessSection,
+}
+
+PATH_KEYS = {
+    (section, f.name)
+    for section, cls in SECTIONS.items()
+    for f in cls.__dataclass_fields__.values()
+    if isinstance(f.metadata["spec"], PathSpec)
+    or (isinstance(f.metadata["spec"], Optional) and isinstance(f.metadata["spec"].inner, PathSpec))
+}

@@ -1,0 +1,1 @@
+"""Data: image I/O, image-mask pairing, batches and online augmentation."""

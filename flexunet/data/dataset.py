@@ -1,0 +1,160 @@
+"""Turn image-mask pairs into model-sized arrays and shuffled batches, in memory or streamed."""
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import keras
+import numpy as np
+from tqdm import tqdm
+
+from flexunet.data.io import read_image, read_mask
+from flexunet.data.pairs import Pair
+
+IN_MEMORY_LIMIT = 1 << 30
+
+
+@dataclass(frozen=True)
+class MaskOptions:
+    binarize: bool = True
+    threshold: int = 128
+    blur: bool = False
+    blur_size: tuple[int, int] = (3, 3)
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize (H, W[, C]) uint8 to size = (height, width) with bilinear interpolation."""
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    out = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out[:, :, None] if image.ndim == 3 and out.ndim == 2 else out
+
+
+def prepare_mask(mask: np.ndarray, size: tuple[int, int], opts: MaskOptions) -> np.ndarray:
+    """A model-sized uint8 mask, 255 = nucleus (0..255 soft when neither binarize nor blur).
+
+    binarize: pixel > threshold is nucleus. blur (the seed's load): after binarizing, a
+    blur_size box blur, then any non-zero pixel is nucleus, which grows masks by about a pixel.
+    A mask holding only 0 and 1 is read as 0/255 labels.
+    """
+    mask = resize_image(mask, size)
+    if mask.max(initial=0) == 1:
+        mask = mask * np.uint8(255)
+    if opts.binarize:
+        mask = np.where(mask > opts.threshold, 255, 0).astype(np.uint8)
+    if opts.blur:
+        mask = cv2.blur(mask, tuple(opts.blur_size))
+        mask = np.where(mask > 0, 255, 0).astype(np.uint8)
+    return mask
+
+
+def load_pair(pair: Pair, size: tuple[int, int], channels: int, opts: MaskOptions):
+    """(image uint8 (H, W, C), mask uint8 (H, W)) for one pair, model-sized."""
+    image = resize_image(read_image(pair.image, channels), size)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    return image, prepare_mask(read_mask(pair.mask), size, opts)
+
+
+class PairSource:
+    """Samples read from disk on demand (streaming), or held in memory after `cache()`."""
+
+    def __init__(self, pairs: list[Pair], size: tuple[int, int], channels: int, opts: MaskOptions):
+        self.pairs = list(pairs)
+        self.size = tuple(size)
+        self.channels = channels
+        self.opts = opts
+        self.images: np.ndarray | None = None
+        self.masks: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def nbytes(self) -> int:
+        h, w = self.size
+        return len(self.pairs) * h * w * (self.channels + 1)
+
+    def subset(self, indices) -> "PairSource":
+        sub = PairSource([self.pairs[i] for i in indices], self.size, self.channels, self.opts)
+        if self.images is not None:
+            sub.images, sub.masks = self.images[indices], self.masks[indices]
+        return sub
+
+    def load(self, i: int):
+        if self.images is not None:
+            return self.images[i], self.masks[i]
+        return load_pair(self.pairs[i], self.size, self.channels, self.opts)
+
+    def cache(self, desc: str = "Loading", progress: bool = True, workers: int = 4) -> "PairSource":
+        """Read every pair once into memory, with a progress bar."""
+        if self.images is not None:
+            return self
+        h, w = self.size
+        images = np.empty((len(self), h, w, self.channels), np.uint8)
+        masks = np.empty((len(self), h, w), np.uint8)
+
+        def work(i):
+            images[i], masks[i] = load_pair(self.pairs[i], self.size, self.channels, self.opts)
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for _ in tqdm(pool.map(work, range(len(self))), total=len(self), desc=desc,
+                          unit="img", disable=not progress, leave=False):
+                pass
+        self.images, self.masks = images, masks
+        return self
+
+
+def should_cache(source: PairSource, in_memory: bool | None) -> bool:
+    return in_memory if in_memory is not None else source.nbytes <= IN_MEMORY_LIMIT
+
+
+def to_batch(images: list[np.ndarray], masks: list[np.ndarray]):
+    """float32 images 0..255 (B, H, W, C) and masks 0..1 (B, H, W, 1)."""
+    x = np.stack(images).astype(np.float32)
+    y = (np.stack(masks).astype(np.float32) / 255.0)[..., None]
+    return x, y
+
+
+class SegmentationBatches(keras.utils.PyDataset):
+    """Batches of (image, mask); reshuffled each epoch from (seed, epoch), optionally augmented."""
+
+    def __init__(self, source: PairSource, batch_size: int, shuffle: bool = False, seed: int = 0,
+                 augment=None, workers: int = 1, start_epoch: int = 0, steps: int | None = None):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.source = source
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.augment = augment
+        self.epoch = start_epoch
+        self.steps = steps
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        order = np.arange(len(self.source))
+        if self.shuffle:
+            np.random.default_rng([self.seed, self.epoch]).shuffle(order)
+        return order
+
+    def __len__(self) -> int:
+        full = math.ceil(len(self.source) / self.batch_size)
+        return min(full, self.steps) if self.steps else full
+
+    def __getitem__(self, index: int):
+        picks = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        images, masks = [], []
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        for i in picks:
+            image, mask = self.source.load(int(i))
+            if self.augment is not None:
+                image, mask = self.augment(image, mask, rng)
+            images.append(image)
+            masks.append(mask)
+        return to_batch(images, masks)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self.order = self._order()

@@ -1,0 +1,114 @@
+"""Read images and masks in one colour order (RGB) whatever their format; write them atomically."""
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from flexunet.errors import DataError
+from flexunet.fsutil import atomic_write_bytes
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+Image.MAX_IMAGE_PIXELS = 20000 * 20000
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: str | os.PathLike, what: str) -> list[Path]:
+    """Image files in `folder` (any case of .jpg .png .bmp .tif), sorted; other files are ignored."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise DataError(f"{what}: folder {folder} not found")
+    if not folder.is_dir():
+        raise DataError(f"{what}: expected a folder, found a file at {folder}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    if not files:
+        raise DataError(f"{what}: no images (.jpg .png .bmp .tif) in {folder}")
+    return files
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"image {path}: cannot be read (empty file, 0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            img.load()
+        return img
+    except DataError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"image {path}: cannot be read ({reason})") from exc
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Scale 16-bit, 32-bit int and float grey data to 0..255."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.floating):
+        top = 1.0 if np.nanmax(arr) <= 1.0 else 255.0
+        return np.clip(np.nan_to_num(arr) * (255.0 / top), 0, 255).round().astype(np.uint8)
+    top = 65535 if arr.max(initial=0) > 255 else 255
+    return np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255).round().astype(np.uint8)
+
+
+def _grey(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _to_uint8(np.asarray(img))
+    if img.mode == "1":
+        return np.asarray(img, dtype=np.uint8) * 255
+    return np.asarray(img.convert("L"))
+
+
+def read_image(path: str | os.PathLike, channels: int = 3) -> np.ndarray:
+    """An image as uint8 (H, W, channels), RGB for 3 channels.
+
+    Grey, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted; an unreadable,
+    empty or truncated file raises DataError naming it.
+    """
+    img = _open(Path(path))
+    if channels == 1:
+        return _grey(img)[:, :, None]
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F", "1"):
+        grey = _grey(img)
+        rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    else:
+        rgb = np.asarray(img.convert("RGB"))
+    if channels == 3:
+        return rgb
+    if channels == 4:
+        alpha = np.asarray(img.convert("RGBA"))[:, :, 3:]
+        return np.concatenate([rgb, alpha], axis=2)
+    raise DataError(f"image {path}: {channels} channels are not supported; expected 1, 3 or 4")
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """A mask as uint8 grey (H, W); colour masks are converted by luminance."""
+    return _grey(_open(Path(path)))
+
+
+def encode_image(array: np.ndarray, suffix: str) -> bytes:
+    """PNG/JPEG/BMP bytes of a uint8 grey (H, W) or RGB (H, W, 3) array."""
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
+           ".tiff": "TIFF"}[suffix.lower()]
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    buffer = io.BytesIO()
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 image atomically, in the format its suffix names."""
+    atomic_write_bytes(path, encode_image(array, Path(path).suffix))

@@ -1,0 +1,91 @@
+"""Pair images with masks by file stem; group the 13 augmented copies of a cell; split by cell."""
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from flexunet.data.io import list_images
+from flexunet.errors import DataError
+
+COPY_PREFIX = re.compile(r"^(?:rotated_\d+_|mirrored_|flipped_)+")
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Pair:
+    stem: str
+    image: Path
+    mask: Path
+
+
+def source_cell_id(name: str) -> str:
+    """The source cell of a file: its stem without rotated_N_/mirrored_/flipped_ prefixes."""
+    stem = Path(name).stem
+    return COPY_PREFIX.sub("", stem)
+
+
+def _by_stem(files: list[Path], what: str) -> dict[str, Path]:
+    table: dict[str, Path] = {}
+    for f in files:
+        if f.stem in table:
+            raise DataError(f"{what}: two files share the stem {f.stem!r}: {table[f.stem].name}, {f.name}")
+        table[f.stem] = f
+    return table
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(sorted(names)[:SHOWN])
+    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return shown + more
+
+
+def pair_files(image_dir: str | os.PathLike, mask_dir: str | os.PathLike,
+               image_what: str, mask_what: str) -> list[Pair]:
+    """Pairs matched by file stem (a.jpg with a.png is fine); any unmatched file is an error."""
+    images = _by_stem(list_images(image_dir, image_what), image_what)
+    masks = _by_stem(list_images(mask_dir, mask_what), mask_what)
+    lonely_images = [images[s].name for s in images.keys() - masks.keys()]
+    lonely_masks = [masks[s].name for s in masks.keys() - images.keys()]
+    if lonely_images:
+        raise DataError(
+            f"{mask_what}: {len(lonely_images)} image(s) in {image_dir} have no mask with the same "
+            f"name in {mask_dir}: {_listing(lonely_images)}"
+        )
+    if lonely_masks:
+        raise DataError(
+            f"{image_what}: {len(lonely_masks)} mask(s) in {mask_dir} have no image with the same "
+            f"name in {image_dir}: {_listing(lonely_masks)}"
+        )
+    return [Pair(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+
+def grouped_split(names: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, held_out): whole source cells held out until >= fraction of the files."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(source_cell_id(name), []).append(i)
+    order = sorted(groups)
+    np.random.default_rng(seed).shuffle(order)
+    target = fraction * len(names)
+    held: list[int] = []
+    for cell in order:
+        if len(held) >= target or len(held) + len(groups[cell]) >= len(names):
+            break
+        held.extend(groups[cell])
+    held_set = set(held)
+    return [i for i in range(len(names)) if i not in held_set], sorted(held)
+
+
+def seed_split(count: int, fraction: float) -> tuple[list[int], list[int]]:
+    """Indices (train, held_out) as Keras validation_split: the last fraction of the sorted files."""
+    split_at = int(math.ceil(count * (1.0 - fraction)))
+    return list(range(split_at)), list(range(split_at, count))
+
+
+def shared_cells(a: list[str], b: list[str]) -> set[str]:
+    """Source cells with copies in both lists of file names."""
+    return {source_cell_id(n) for n in a} & {source_cell_id(n) for n in b}

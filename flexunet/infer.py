@@ -1,0 +1,89 @@
+"""Inference: masks for every image in a folder, batched, at each image's own size; overlays."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from flexunet import plots
+from flexunet.data.dataset import resize_image
+from flexunet.data.io import list_images, read_image, write_image
+from flexunet.errors import ConfigError
+from flexunet.fsutil import prepare_output_dir
+from flexunet.modelio import load_trained
+from flexunet.predict import model_predictor, to_mask
+from flexunet.tiling import predict_tiled
+
+MASK_SUFFIX = ".png"
+
+
+def _outputs(config, section: str, images_dir: str):
+    s = getattr(config, section)
+    protected = {"config folder": Path(config.base_dir), "input folder": Path(images_dir),
+                 "model folder": Path(config.train.model_dir)}
+    out = prepare_output_dir(s.output_dir, config.where(section, "output_dir"), protected)
+    merged = None
+    if s.merged_dir:
+        protected["output folder"] = out
+        merged = prepare_output_dir(s.merged_dir, config.where(section, "merged_dir"), protected)
+    return out, merged
+
+
+def _write(out: Path, merged: Path | None, name: str, image: np.ndarray, probs: np.ndarray,
+           threshold: float, binarize: bool, post, background: int = 0) -> None:
+    if binarize:
+        mask = to_mask(probs, threshold, post.keep_largest, post.fill_holes)
+        written = np.where(mask > 127, 255, background).astype(np.uint8)
+    else:
+        mask = np.clip(probs * 255.0, 0, 255).round().astype(np.uint8)
+        written = mask
+    write_image(out / f"{Path(name).stem}{MASK_SUFFIX}", written)
+    if merged is not None:
+        write_image(merged / f"{Path(name).stem}{MASK_SUFFIX}", plots.overlay(image, mask))
+
+
+def run_inference(config) -> list[Path]:
+    """Segment [infer] images_dir; one mask per input (input's stem, input's size) in output_dir."""
+    images_dir = config.require("infer", "images_dir", "for inference")
+    files = list_images(images_dir, config.where("infer", "images_dir"))
+    model, threshold = load_trained(config)
+    out, merged = _outputs(config, "infer", images_dir)
+    size = (config.model.image_height, config.model.image_width)
+    channels = config.model.image_channels
+    predict = model_predictor(model, config.postprocess.tta)
+    batch = config.infer.batch_size or 16
+    for start in tqdm(range(0, len(files), batch), desc="Inferring", unit="batch", leave=False):
+        chunk = files[start:start + batch]
+        originals = [read_image(f, channels) for f in chunk]
+        x = np.stack([resize_image(img, size).reshape(*size, channels) for img in originals])
+        probs = np.asarray(predict(x.astype(np.float32)))[..., 0]
+        for f, img, p in zip(chunk, originals, probs):
+            h, w = img.shape[:2]
+            full = cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != size else p
+            _write(out, merged, f.name, img, full, threshold, config.infer.binarize, config.postprocess)
+    print(f"Wrote {len(files)} mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
+    return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]
+
+
+def run_tiled_inference(config) -> list[Path]:
+    """Segment [tiledinfer] images_dir tile by tile at full resolution, blending overlaps."""
+    s = config.tiledinfer
+    images_dir = config.require("tiledinfer", "images_dir", "for tiled inference")
+    files = list_images(images_dir, config.where("tiledinfer", "images_dir"))
+    model, threshold = load_trained(config)
+    out, merged = _outputs(config, "tiledinfer", images_dir)
+    tile = config.model.image_width
+    if config.model.image_height != tile:
+        raise ConfigError(f"{config.where('model', 'image_height')}: tiled inference expected a square "
+                          f"model input, got {config.model.image_height}x{tile}")
+    if s.overlapping >= tile:
+        raise ConfigError(f"{config.where('tiledinfer', 'overlapping')}: expected less than the "
+                          f"tile size {tile}, got {s.overlapping}")
+    predict = model_predictor(model, config.postprocess.tta)
+    for f in tqdm(files, desc="Tiled inference", unit="img", leave=False):
+        image = read_image(f, config.model.image_channels)
+        probs = predict_tiled(image, predict, tile, s.overlapping)
+        _write(out, merged, f.name, image, probs, threshold, s.binarize, config.postprocess, s.background)
+    print(f"Wrote {len(files)} tiled mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
+    return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]

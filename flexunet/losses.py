@@ -1,0 +1,171 @@
+"""Losses and metrics by name, on keras.ops, registered so saved .keras models reload."""
+
+import numpy as np
+import keras
+from keras import ops
+
+EPSILON = 1e-7
+SMOOTH = 1.0
+
+
+def _register(fn):
+    return keras.saving.register_keras_serializable(package="flexunet", name=fn.__name__)(fn)
+
+
+def _f32(y_true, y_pred):
+    return ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+
+
+@_register
+def binary_crossentropy(y_true, y_pred):
+    """Mean over all pixels of -[y log p + (1-y) log(1-p)], with p clipped to [1e-7, 1-1e-7]."""
+    y, p = _f32(y_true, y_pred)
+    p = ops.clip(p, EPSILON, 1.0 - EPSILON)
+    return -ops.mean(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
+
+
+@_register
+def binary_accuracy(y_true, y_pred):
+    """Fraction of pixels where (p > 0.5) equals y."""
+    y, p = _f32(y_true, y_pred)
+    return ops.mean(ops.cast(ops.equal(y, ops.cast(p > 0.5, "float32")), "float32"))
+
+
+@_register
+def dice_coef(y_true, y_pred):
+    """(2 sum(y p) + 1) / (sum(y) + sum(p) + 1), sums over the whole batch (smooth = 1)."""
+    y, p = _f32(y_true, y_pred)
+    intersection = ops.sum(y * p)
+    return (2.0 * intersection + SMOOTH) / (ops.sum(y) + ops.sum(p) + SMOOTH)
+
+
+@_register
+def dice_loss(y_true, y_pred):
+    """1 - dice_coef."""
+    return 1.0 - dice_coef(y_true, y_pred)
+
+
+@_register
+def bce_dice_loss(y_true, y_pred):
+    """(binary_crossentropy + dice_loss) / 2."""
+    return (binary_crossentropy(y_true, y_pred) + dice_loss(y_true, y_pred)) / 2.0
+
+
+@_register
+def jacard_similarity(y_true, y_pred):
+    """sum(y p) / (sum(y + p - y p) + 1e-7), sums over the whole batch (Jaccard index)."""
+    y, p = _f32(y_true, y_pred)
+    intersection = ops.sum(y * p)
+    return intersection / (ops.sum(y + p - y * p) + EPSILON)
+
+
+@_register
+def jacard_loss(y_true, y_pred):
+    """1 - jacard_similarity."""
+    return 1.0 - jacard_similarity(y_true, y_pred)
+
+
+def _per_image_sum(x):
+    return ops.sum(ops.reshape(x, (ops.shape(x)[0], -1)), axis=1)
+
+
+@_register
+def iou_coef(y_true, y_pred):
+    """Mean over images of (sum|y p| + 1) / (sum(y) + sum(p) - sum|y p| + 1) (smooth = 1)."""
+    y, p = _f32(y_true, y_pred)
+    intersection = _per_image_sum(ops.abs(y * p))
+    union = _per_image_sum(y) + _per_image_sum(p) - intersection
+    return ops.mean((intersection + SMOOTH) / (union + SMOOTH))
+
+
+@_register
+def iou_loss(y_true, y_pred):
+    """1 - iou_coef."""
+    return 1.0 - iou_coef(y_true, y_pred)
+
+
+@_register
+def bce_iou_loss(y_true, y_pred):
+    """(binary_crossentropy + 1 - iou_coef) / 2."""
+    return (binary_crossentropy(y_true, y_pred) + iou_loss(y_true, y_pred)) / 2.0
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """Normalised 2-D Gaussian, g(x, y) proportional to exp(-(x^2 + y^2) / (2 sigma^2))."""
+    coords = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(coords[:, None] ** 2 + coords[None, :] ** 2) / (2.0 * sigma**2))
+    return (g / g.sum()).astype("float32")
+
+
+def ssim(y_true, y_pred, max_val: float = 1.0, size: int = 11, sigma: float = 1.5):
+    """Per-image SSIM as tf.image.ssim computes it (Gaussian 11x11, sigma 1.5, valid windows):
+
+    SSIM = mean over windows and channels of
+    (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 + s_y^2 + C2)),
+    C1 = (0.01 max_val)^2, C2 = (0.03 max_val)^2.
+    """
+    x, y = _f32(y_true, y_pred)
+    channels = x.shape[-1]
+    kernel = np.repeat(gaussian_window(size, sigma)[:, :, None, None], channels, axis=2)
+    kernel = ops.convert_to_tensor(kernel)
+
+    def blur(t):
+        return ops.depthwise_conv(t, kernel, strides=1, padding="valid")
+
+    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+    mu_x, mu_y = blur(x), blur(y)
+    sigma_x = blur(x * x) - mu_x * mu_x
+    sigma_y = blur(y * y) - mu_y * mu_y
+    sigma_xy = blur(x * y) - mu_x * mu_y
+    luminance = (2.0 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
+    contrast_structure = (2.0 * sigma_xy + c2) / (sigma_x + sigma_y + c2)
+    return ops.mean(luminance * contrast_structure, axis=(1, 2, 3))
+
+
+@_register
+def ssim_loss(y_true, y_pred):
+    """Mean over images of 1 - SSIM(y, p) with max_val = 1."""
+    return ops.mean(1.0 - ssim(y_true, y_pred))
+
+
+@_register
+def basnet_hybrid_loss(y_true, y_pred):
+    """binary_crossentropy + ssim_loss + jacard_loss (BASNet hybrid loss)."""
+    return (
+        binary_crossentropy(y_true, y_pred)
+        + ssim_loss(y_true, y_pred)
+        + jacard_loss(y_true, y_pred)
+    )
+
+
+@_register
+def sensitivity(y_true, y_pred):
+    """sum(round(clip(y p, 0, 1))) / (sum(round(clip(y, 0, 1))) + 1e-7): recall of nucleus pixels."""
+    y, p = _f32(y_true, y_pred)
+    true_positives = ops.sum(ops.round(ops.clip(y * p, 0.0, 1.0)))
+    possible = ops.sum(ops.round(ops.clip(y, 0.0, 1.0)))
+    return true_positives / (possible + EPSILON)
+
+
+@_register
+def specificity(y_true, y_pred):
+    """sum(round(clip((1-y)(1-p), 0, 1))) / (sum(round(clip(1-y, 0, 1))) + 1e-7)."""
+    y, p = _f32(y_true, y_pred)
+    true_negatives = ops.sum(ops.round(ops.clip((1.0 - y) * (1.0 - p), 0.0, 1.0)))
+    possible = ops.sum(ops.round(ops.clip(1.0 - y, 0.0, 1.0)))
+    return true_negatives / (possible + EPSILON)
+
+
+LOSSES = {
+    fn.__name__: fn
+    for fn in (
+        binary_crossentropy, dice_loss, bce_dice_loss, jacard_loss, iou_loss, bce_iou_loss,
+        ssim_loss, basnet_hybrid_loss,
+    )
+}
+
+METRICS = {
+    **{fn.__name__: fn for fn in (binary_accuracy, dice_coef, jacard_similarity, iou_coef,
+                                  sensitivity, specificity)},
+    **LOSSES,
+}

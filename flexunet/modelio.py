@@ -1,0 +1,82 @@
+"""Build a UNet from the [model] section, and load a trained one with its threshold."""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+
+from flexunet.callbacks import BEST_MODEL
+from flexunet.errors import ModelError
+from flexunet.fsutil import atomic_write_text
+from flexunet.model import compile_unet, create_unet
+
+INFO_FILE = "model_info.json"
+DEFAULT_THRESHOLD = 0.5
+
+
+def unet_from_section(m) -> keras.Model:
+    """The UNet the [model] section describes (explicit arguments to create_unet)."""
+    model = create_unet(
+        image_size=(m.image_height, m.image_width), channels=m.image_channels,
+        num_classes=m.num_classes, base_filters=m.base_filters, num_layers=m.num_layers,
+        base_kernel=m.base_kernels[0], base_dilation=m.dilation[0], dropout_rate=m.dropout_rate,
+        normalization=m.normalization, mixed_precision=m.mixed_precision,
+    )
+    if m.show_summary:
+        model.summary()
+    return model
+
+
+def compile_from_section(model: keras.Model, m) -> keras.Model:
+    return compile_unet(model, m.loss, m.metrics, m.optimizer, m.learning_rate, m.clipvalue,
+                        m.jit_compile)
+
+
+def write_info(model_dir: str, info: dict) -> None:
+    atomic_write_text(Path(model_dir) / INFO_FILE, json.dumps(info, indent=1, default=str))
+
+
+def read_info(model_dir: str) -> dict:
+    path = Path(model_dir) / INFO_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot be read as JSON ({exc})") from exc
+
+
+def model_signature(m) -> dict:
+    """The [model] keys that decide the architecture, for comparing a config with saved weights."""
+    keys = ("image_width", "image_height", "image_channels", "num_classes", "base_filters",
+            "base_kernels", "num_layers", "dilation", "normalization")
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(m).items() if k in keys}
+
+
+def load_trained(config, compile_model: bool = False) -> tuple[keras.Model, float]:
+    """The best model of [train] model_dir built from [model], and its mask threshold (0..1)."""
+    model_dir = Path(config.train.model_dir)
+    weights = model_dir / BEST_MODEL
+    if not weights.exists():
+        raise ModelError(
+            f"{config.where('train', 'model_dir')}: no trained model {weights}; run training first"
+        )
+    info = read_info(model_dir)
+    saved = info.get("model")
+    current = model_signature(config.model)
+    if saved and saved != current:
+        diffs = ", ".join(f"{k} = {saved.get(k)} (config says {current.get(k)})"
+                          for k in current if saved.get(k) != current.get(k))
+        raise ModelError(f"{weights} was trained with another architecture: {diffs}")
+    model = unet_from_section(config.model)
+    try:
+        model.load_weights(str(weights))
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{weights}: weights do not fit the model built from [model] in {config.source} ({reason})"
+        ) from exc
+    if compile_model:
+        compile_from_section(model, config.model)
+    return model, float(info.get("threshold", DEFAULT_THRESHOLD))

@@ -1,0 +1,95 @@
+"""PNG pictures with matplotlib (Agg): training curves, sample grids, montages, histograms."""
+
+import io
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from flexunet.fsutil import atomic_write_bytes  # noqa: E402
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def plot_curves(path: str | os.PathLike, epochs: list[int], series: dict[str, list[float]],
+                title: str) -> None:
+    """One line per series against the epoch number."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, values in series.items():
+        ax.plot(epochs[: len(values)], values, marker="o", markersize=3, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image[:, :, :3]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, colour=(0, 255, 0), alpha: float = 0.45) -> np.ndarray:
+    """The image with mask pixels (> 127) tinted in `colour`, and the mask outline drawn solid."""
+    import cv2
+
+    rgb = _as_rgb(image).astype(np.float32)
+    inside = mask > 127
+    tint = np.array(colour, np.float32)
+    rgb[inside] = rgb[inside] * (1 - alpha) + tint * alpha
+    out = rgb.clip(0, 255).astype(np.uint8)
+    contours, _ = cv2.findContours(inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, tuple(int(c) for c in colour), 1)
+    return out
+
+
+def image_grid(path: str | os.PathLike, rows: list[list[np.ndarray]], row_titles: list[str],
+               col_titles: list[str] | None = None, title: str | None = None) -> None:
+    """A grid of images: one list per row (e.g. images over masks, or input | truth | prediction)."""
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.0 * n_cols, 2.0 * n_rows + 0.4), squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(row):
+                img = row[c]
+                ax.imshow(img if img.ndim == 3 and img.shape[2] == 3 else np.squeeze(img),
+                          cmap=None if img.ndim == 3 and img.shape[2] == 3 else "gray", vmin=0, vmax=255)
+            if c == 0:
+                ax.set_title(row_titles[r], fontsize=8, loc="left")
+            elif col_titles and r == 0 and c < len(col_titles):
+                ax.set_title(col_titles[c], fontsize=8)
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+def histogram(path: str | os.PathLike, values: list[float], xlabel: str, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(values, bins=20, range=(0, 1), color="#4477aa", edgecolor="white")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def bar_chart(path: str | os.PathLike, labels: list[str], values: list[float], ylabel: str,
+              title: str) -> None:
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(labels)), 4))
+    ax.bar(range(len(labels)), values, color="#4477aa")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    _save(fig, path)

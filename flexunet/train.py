@@ -1,0 +1,176 @@
+"""Training: data and validation split, folders, callbacks, fit, then threshold selection."""
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from flexunet.callbacks import (BEST_MODEL, LAST_MODEL, EpochChangeInfer, HistoryWriter,
+                                TrainingState, load_state)
+from flexunet.data.augment import AugmentOptions, Augmentor
+from flexunet.data.dataset import (MaskOptions, PairSource, SegmentationBatches, should_cache)
+from flexunet.data.checks import describe_split, warn_about_masks
+from flexunet.data.io import list_images, read_image
+from flexunet.data.pairs import grouped_split, pair_files, seed_split
+from flexunet.distribute import strategy_scope
+from flexunet.errors import ConfigError
+from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
+from flexunet.modelio import (compile_from_section, model_signature, unet_from_section,
+                              write_info)
+from flexunet.predict import batched, best_threshold, model_predictor
+
+
+def mask_options(config) -> MaskOptions:
+    m = config.mask
+    return MaskOptions(m.binarize, m.threshold, m.blur, tuple(m.blur_size))
+
+
+def model_size(config) -> tuple[int, int]:
+    return (config.model.image_height, config.model.image_width)
+
+
+def dataset_source(config, section: str, purpose: str) -> PairSource:
+    """A PairSource for the image/mask folders of [section]."""
+    images = config.require(section, "image_datapath", purpose)
+    masks = config.require(section, "mask_datapath", purpose)
+    pairs = pair_files(images, masks, config.where(section, "image_datapath"),
+                       config.where(section, "mask_datapath"))
+    warn_about_masks(pairs, config.where(section, "mask_datapath"))
+    return PairSource(pairs, model_size(config), config.model.image_channels, mask_options(config))
+
+
+def split_sources(config) -> tuple[PairSource, PairSource, str]:
+    """(train, validation, how) following [train] validation."""
+    t = config.train
+    full = dataset_source(config, "train", "for training")
+    if t.validation == "eval":
+        return full, dataset_source(config, "eval", "for validation = \"eval\""), "the [eval] folders"
+    stems = [p.image.name for p in full.pairs]
+    if t.validation == "grouped":
+        train_idx, val_idx = grouped_split(stems, t.validation_split, t.seed)
+        how = f"{t.validation_split:g} of the source cells held out (grouped, seed {t.seed})"
+    else:
+        train_idx, val_idx = seed_split(len(stems), t.validation_split)
+        how = f"the last {t.validation_split:g} of the sorted files (seed behaviour; copies of a cell may leak)"
+    if not train_idx or not val_idx:
+        raise ConfigError(
+            f"{config.where('train', 'validation_split')}: expected a split leaving images on both "
+            f"sides, got {len(train_idx)} for training and {len(val_idx)} for validation"
+        )
+    return full.subset(train_idx), full.subset(val_idx), how
+
+
+def augmentor(config):
+    if not config.generator.augmentation:
+        return None
+    a = config.augmentor
+    return Augmentor(AugmentOptions(**asdict(a)))
+
+
+def _metric_columns(config) -> list[str]:
+    if config.train.metrics is not None:
+        return list(config.train.metrics)
+    return [c for m in config.model.metrics for c in (m, f"val_{m}")]
+
+
+def _preview_images(config, val: PairSource) -> tuple[np.ndarray, list[str]]:
+    n = config.train.num_infer_images
+    h, w = model_size(config)
+    if config.infer.images_dir and Path(config.infer.images_dir).is_dir():
+        files = list_images(config.infer.images_dir, config.where("infer", "images_dir"))[:n]
+        from flexunet.data.dataset import resize_image
+
+        images = [resize_image(read_image(f, config.model.image_channels), (h, w)) for f in files]
+        return np.stack(images), [f.name for f in files]
+    picks = list(range(min(n, len(val))))
+    return np.stack([val.load(i)[0] for i in picks]), [val.pairs[i].image.name for i in picks]
+
+
+def _folders(config, resume: bool) -> None:
+    t = config.train
+    protected = {"config folder": Path(config.base_dir), "training images": t.image_datapath,
+                 "training masks": t.mask_datapath, "evaluation images": config.eval.image_datapath}
+    for folder, key_name in ((t.model_dir, "model_dir"), (t.eval_dir, "eval_dir")):
+        prepare_output_dir(folder, config.where("train", key_name), protected,
+                           backup=t.create_backup, keep=resume)
+    if t.epoch_change_infer:
+        prepare_output_dir(t.epoch_change_infer_dir, config.where("train", "epoch_change_infer_dir"),
+                           protected, backup=t.create_backup, keep=resume)
+
+
+def _seed(seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def run_training(config, verbose: str | int = "auto") -> dict:
+    """Train the [model] UNet on [train] data; returns a summary of the run."""
+    t = config.train
+    _seed(t.seed)
+    train_src, val_src, how = split_sources(config)
+    print(describe_split(train_src.pairs, val_src.pairs, how))
+    state = load_state(t.model_dir) if t.resume else None
+    if t.resume and state is None:
+        print(f"[train] resume = True, but {t.model_dir} holds no interrupted run; starting afresh")
+    _folders(config, resume=state is not None)
+    if state is None:
+        atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
+    for src, name in ((train_src, "training"), (val_src, "validation")):
+        if should_cache(src, t.in_memory):
+            src.cache(desc=f"Loading {name} set", progress=sys.stderr.isatty(), workers=t.workers)
+
+    with strategy_scope(t.distribution, config.where("train", "distribution")):
+        if state is not None:
+            model = keras.saving.load_model(str(Path(t.model_dir) / LAST_MODEL), safe_mode=True)
+            print(f"Resuming after epoch {state['epoch']} from {Path(t.model_dir) / LAST_MODEL}")
+        else:
+            model = compile_from_section(unet_from_section(config.model), config.model)
+    start = 0 if state is None else state["epoch"] + 1
+    history = HistoryWriter(t.eval_dir, _metric_columns(config), state.get("history") if state else None)
+    training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
+                             t.reducer_patience, history, state)
+    callbacks = [history, training]
+    if t.epoch_change_infer:
+        images, names = _preview_images(config, val_src)
+        callbacks.append(EpochChangeInfer(images, names, t.epoch_change_infer_dir))
+    if t.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(t.eval_dir) / "tensorboard")))
+    if state is None or not state.get("stopped"):
+        train_batches = SegmentationBatches(train_src, t.batch_size, shuffle=True, seed=t.seed,
+                                            augment=augmentor(config), workers=t.workers,
+                                            start_epoch=start, steps=t.steps_per_epoch)
+        val_batches = SegmentationBatches(val_src, t.batch_size, workers=t.workers,
+                                          steps=t.validation_steps)
+        if start < t.epochs:
+            model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
+                      callbacks=callbacks, verbose=verbose if sys.stdout.isatty() else 2)
+    return finish_training(config, val_src, training.state)
+
+
+def finish_training(config, val_src: PairSource, state: dict) -> dict:
+    """Reload the best model, choose the threshold on validation, write model_info.json."""
+    t = config.train
+    best = unet_from_section(config.model)
+    best.load_weights(str(Path(t.model_dir) / BEST_MODEL))
+    threshold, val_dice = 0.5, None
+    if t.select_threshold and len(val_src):
+        images = np.stack([val_src.load(i)[0] for i in range(len(val_src))])
+        truth = np.stack([val_src.load(i)[1] for i in range(len(val_src))]) > 127
+        probs = batched(model_predictor(best, config.postprocess.tta), images, t.batch_size * 4)
+        threshold, val_dice = best_threshold(probs, truth)
+        print(f"Threshold {threshold:.2f} gives the best validation pixel Dice {val_dice:.4f}")
+    info = {
+        "threshold": threshold, "validation_dice": val_dice, "best_epoch": state.get("best_epoch"),
+        "best_val_loss": state.get("best"), "epochs_run": state.get("epoch", -1) + 1,
+        "model": model_signature(config.model), "backend": keras.backend.backend(),
+        "config": str(config.source),
+    }
+    write_info(t.model_dir, info)
+    print(f"Best model: {Path(t.model_dir) / BEST_MODEL} (epoch {state.get('best_epoch')}); "
+          f"curves and CSVs in {t.eval_dir}")
+    return info
