@@ -1,0 +1,138 @@
+"""Read image_mask_generator.config ([generator] and [maskcolor]) into a typed, frozen config."""
+
+import configparser
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from flexunet.config.loader import literal
+from flexunet.config.sections import key
+from flexunet.config.spec import Bool, Int, PathSpec, SpecError, shown
+from flexunet.errors import ConfigError
+from flexunet.generators.herlev import CLASSES
+from flexunet.registry import closest
+
+DEFAULT_CONFIG = "./image_mask_generator.config"
+MAX_CONFIG_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Color:
+    """An (r, g, b) triple of ints 0..255."""
+
+    def describe(self) -> str:
+        return "an (r, g, b) colour of three ints 0..255 like (255, 255, 255)"
+
+    def parse(self, value: Any) -> tuple[int, int, int]:
+        if (not isinstance(value, (tuple, list)) or len(value) != 3
+                or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 255 for v in value)):
+            raise SpecError(f"expected {self.describe()}, got {shown(value)}")
+        return tuple(value)
+
+
+@dataclass(frozen=True)
+class GeneratorSection:
+    base_dir: str = key("./New database pictures", PathSpec(),
+                        "Folder holding the Herlev class folders (NAME.BMP + NAME-d.bmp).")
+    output_dir: str = key("./Smear2005-master", PathSpec(),
+                          "Folder for <class>/images and <class>/masks (13 jpg copies per cell).")
+    resize: int = key(312, Int(min=2), "Side of the square canvas each cell is pasted on, centred.")
+    cropsize: int = key(128, Int(min=1), "Side of the centre crop written; less than resize.")
+    seamless_cloning: bool = key(False, Bool(),
+                                 "Blend the cell onto its background colour (cv2 seamlessClone).")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """A parsed generator config and where it came from; classes not in mask_colors get white."""
+
+    source: str
+    generator: GeneratorSection = field(default_factory=GeneratorSection)
+    mask_colors: dict = field(default_factory=dict)
+
+
+def _read_text(path: str) -> str:
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path}: not found")
+    if os.path.isdir(path):
+        raise ConfigError(f"config file {path}: expected a file, found a folder")
+    try:
+        if os.path.getsize(path) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path}: expected at most 1 MiB, it is larger")
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: expected UTF-8 text, found undecodable bytes") from exc
+
+
+def _parse_ini(path: str, text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(
+        interpolation=None, inline_comment_prefixes=(";", "#"), strict=True, default_section="\x00"
+    )
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"config file {path}: not valid INI ({first})") from exc
+    return parser
+
+
+def _unknown(where: str, what: str, name: str, valid) -> ConfigError:
+    hint = closest(name, valid)
+    advice = f" (did you mean '{hint}'?)" if hint else ""
+    return ConfigError(f"{where}: unknown {what}{advice}; valid: {', '.join(valid)}")
+
+
+def _generator_section(path: str, items: dict) -> GeneratorSection:
+    known = {f.name: f for f in fields(GeneratorSection)}
+    base = os.path.dirname(os.path.abspath(path))
+    values = {}
+    for name, raw in items.items():
+        if name not in known:
+            raise _unknown(f"[generator] {name} in {path}", "key", name, list(known))
+        try:
+            values[name] = known[name].metadata["spec"].parse(literal(raw))
+        except SpecError as exc:
+            raise ConfigError(f"[generator] {name} in {path}: {exc}") from None
+    for name in ("base_dir", "output_dir"):
+        values[name] = os.path.normpath(os.path.join(base, values.get(name, known[name].default)))
+    section = GeneratorSection(**values)
+    if section.cropsize >= section.resize:
+        raise ConfigError(f"[generator] cropsize in {path}: expected an int less than resize "
+                          f"({section.resize}), got {section.cropsize}")
+    return section
+
+
+def _mask_colors(path: str, items: dict) -> dict:
+    colors = {}
+    for name, raw in items.items():
+        if name not in CLASSES:
+            raise _unknown(f"[maskcolor] {name} in {path}", "class", name, CLASSES)
+        try:
+            colors[name] = Color().parse(literal(raw))
+        except SpecError as exc:
+            raise ConfigError(f"[maskcolor] {name} in {path}: {exc}") from None
+    return colors
+
+
+def load_generator_config(path: str | os.PathLike = DEFAULT_CONFIG) -> GeneratorConfig:
+    """Parse and check a generator config; relative paths resolve against the config's folder."""
+    path = str(path)
+    parser = _parse_ini(path, _read_text(path))
+    sections: dict[str, dict] = {}
+    for raw_name in parser.sections():
+        name = raw_name.strip().lower()
+        if name not in ("generator", "maskcolor"):
+            raise _unknown(f"[{raw_name}] in {path}", "section", name, ["generator", "maskcolor"])
+        if name in sections:
+            raise ConfigError(f"[{raw_name}] in {path}: expected once, the section appears twice")
+        sections[name] = dict(parser.items(raw_name))
+    return GeneratorConfig(
+        source=path,
+        generator=_generator_section(path, sections.get("generator", {})),
+        mask_colors=_mask_colors(path, sections.get("maskcolor", {})),
+    )

@@ -1,0 +1,215 @@
+"""Turn raw Herlev cells into 13 square image/mask copies each (the seed's generator, vectorised)."""
+
+import functools
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from flexunet.errors import ConfigError, DataError, OutputError
+from flexunet.fsutil import prepare_output_dir
+from flexunet.generators.herlev import CLASSES, RawCell, find_cells, read_cell
+
+ANGLES = (30, 90, 120, 150, 180, 210, 240, 270, 300, 330)
+COPY_PREFIXES = ("",) + tuple(f"rotated_{a}_" for a in ANGLES) + ("mirrored_", "flipped_")
+WHITE = (255, 255, 255)
+JPEG_QUALITY = 95
+SEAMLESS_MARGIN = 4
+_BLUR_RING = np.ones((5, 5), np.float32)
+_BLUR_RING[1:4, 1:4] = 0
+
+
+def pil_blur(image: np.ndarray) -> np.ndarray:
+    """PIL's ImageFilter.BLUR: mean of the 16 pixels on the 5x5 ring; the 2-pixel border is kept."""
+    sums = cv2.filter2D(image.astype(np.float32), -1, _BLUR_RING, borderType=cv2.BORDER_REPLICATE)
+    out = image.copy()
+    inner = np.floor(sums / 16.0 + 0.5).astype(np.uint8)
+    out[2:-2, 2:-2] = inner[2:-2, 2:-2]
+    return out
+
+
+def paint_mask(nucleus: np.ndarray, color=WHITE) -> np.ndarray:
+    """RGB uint8 (H, W, 3): the nucleus in `color` on black."""
+    out = np.zeros(nucleus.shape + (3,), np.uint8)
+    out[nucleus] = np.asarray(color, np.uint8)
+    return out
+
+
+def canvas_side(width: int, height: int, resize: int, seamless: bool = False) -> int:
+    """The square canvas: `resize` per side, grown to hold a larger cell whole (plus a seamless margin)."""
+    margin = SEAMLESS_MARGIN if seamless else 0
+    return max(resize, width + margin, height + margin)
+
+
+def paste_centred(image: np.ndarray, side: int, fill) -> tuple[np.ndarray, int, int]:
+    """A side x side canvas of `fill` with `image` pasted at ((side-w)//2, (side-h)//2)."""
+    h, w = image.shape[:2]
+    canvas = np.empty((side, side) + image.shape[2:], np.uint8)
+    canvas[...] = np.asarray(fill, np.uint8)
+    x, y = (side - w) // 2, (side - h) // 2
+    canvas[y:y + h, x:x + w] = image
+    return canvas, x, y
+
+
+def seamless_paste(image: np.ndarray, side: int, fill) -> np.ndarray:
+    """The cell blended onto a plain canvas of `fill` by Poisson (cv2 NORMAL_CLONE) cloning.
+
+    The clone lands where paste_centred puts the cell, so the mask stays aligned. Cells under
+    3 pixels a side have nothing to blend and are pasted.
+    """
+    h, w = image.shape[:2]
+    source, x, y = paste_centred(image, side, fill)
+    if min(h, w) < 3:
+        return source
+    target = np.empty_like(source)
+    target[...] = np.asarray(fill, np.uint8)
+    region = np.zeros((side, side), np.uint8)
+    region[y:y + h, x:x + w] = 255
+    centre = (x + w // 2, y + h // 2)
+    return cv2.seamlessClone(source, target, region, centre, cv2.NORMAL_CLONE)
+
+
+def _fixed(value: float) -> int:
+    """16.16 fixed point, as PIL's nearest-neighbour affine transform uses."""
+    return int(math.floor(value * 65536.0 + 0.5))
+
+
+@functools.lru_cache(maxsize=64)
+def _rotation_lookup(side: int, cropsize: int, angle: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source rows, columns and validity of the centre crop of PIL's rotate(angle) (nearest, exact)."""
+    rad = -math.radians(angle % 360)
+    a, b = round(math.cos(rad), 15), round(math.sin(rad), 15)
+    d, e = -b, a
+    centre = side / 2.0
+    c = a * -centre + b * -centre + centre
+    f = d * -centre + e * -centre + centre
+    start = (side - cropsize) // 2
+    cols, rows = np.meshgrid(np.arange(start, start + cropsize, dtype=np.int64),
+                             np.arange(start, start + cropsize, dtype=np.int64))
+    src_x = (_fixed(c + a * 0.5 + b * 0.5) + rows * _fixed(b) + cols * _fixed(a)) >> 16
+    src_y = (_fixed(f + d * 0.5 + e * 0.5) + rows * _fixed(e) + cols * _fixed(d)) >> 16
+    valid = (src_x >= 0) & (src_x < side) & (src_y >= 0) & (src_y < side)
+    return np.clip(src_y, 0, side - 1), np.clip(src_x, 0, side - 1), valid
+
+
+def _centre_crop(canvas: np.ndarray, cropsize: int) -> np.ndarray:
+    start = (canvas.shape[0] - cropsize) // 2
+    return canvas[start:start + cropsize, start:start + cropsize]
+
+
+def rotated_crop(canvas: np.ndarray, cropsize: int, angle: int, fill) -> np.ndarray:
+    """The centre crop of the canvas rotated counter-clockwise by `angle` degrees (as PIL rotate)."""
+    if angle % 90 == 0:
+        return np.ascontiguousarray(_centre_crop(np.rot90(canvas, (angle // 90) % 4), cropsize))
+    rows, cols, valid = _rotation_lookup(canvas.shape[0], cropsize, angle)
+    out = canvas[rows, cols]
+    out[~valid] = np.asarray(fill, np.uint8)
+    return out
+
+
+def thirteen_copies(canvas: np.ndarray, cropsize: int, fill) -> list[np.ndarray]:
+    """Plain, 10 rotations, mirrored (left-right) and flipped (top-bottom) crops, in COPY_PREFIXES order."""
+    copies = [np.ascontiguousarray(_centre_crop(canvas, cropsize))]
+    copies += [rotated_crop(canvas, cropsize, angle, fill) for angle in ANGLES]
+    copies.append(np.ascontiguousarray(_centre_crop(canvas[:, ::-1], cropsize)))
+    copies.append(np.ascontiguousarray(_centre_crop(canvas[::-1], cropsize)))
+    return copies
+
+
+def cell_copies(image: np.ndarray, nucleus: np.ndarray, resize: int, cropsize: int,
+                seamless: bool = False, color=WHITE) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(prefix, image crop, mask crop) for the 13 copies of one cell, image and mask moved alike."""
+    h, w = image.shape[:2]
+    side = canvas_side(w, h, resize, seamless)
+    fill = tuple(int(v) for v in image[h - 2 if h > 1 else 0, w - 2 if w > 1 else 0])
+    if seamless:
+        image_canvas = seamless_paste(image, side, fill)
+    else:
+        image_canvas = paste_centred(image, side, fill)[0]
+    mask_canvas = paste_centred(pil_blur(paint_mask(nucleus, color)), side, (0, 0, 0))[0]
+    images = thirteen_copies(image_canvas, cropsize, fill)
+    masks = thirteen_copies(mask_canvas, cropsize, (0, 0, 0))
+    return list(zip(COPY_PREFIXES, images, masks))
+
+
+def _write_jpg(path: Path, rgb: np.ndarray) -> None:
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise OutputError(f"{path}: expected to encode a JPEG, the encoder failed")
+    try:
+        path.write_bytes(data.tobytes())
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
+
+
+def check_sizes(resize: int, cropsize: int) -> None:
+    """ConfigError unless 1 <= cropsize < resize (as the seed requires)."""
+    for name, value in (("resize", resize), ("cropsize", cropsize)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}: expected a positive int, got {value!r}")
+    if cropsize >= resize:
+        raise ConfigError(f"cropsize: expected an int less than resize ({resize}), got {cropsize}")
+
+
+def _colors(mask_colors) -> dict[str, tuple[int, int, int]]:
+    colors = {}
+    for name, color in (mask_colors or {}).items():
+        if (not isinstance(color, (tuple, list)) or len(color) != 3
+                or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 255 for v in color)):
+            raise ConfigError(f"mask colour of {name}: expected (r, g, b) ints 0..255, got {color!r}")
+        colors[name] = tuple(color)
+    return colors
+
+
+def _write_cell(cell: RawCell, out: Path, resize: int, cropsize: int, seamless: bool, color) -> int:
+    image, nucleus = read_cell(cell)
+    images_dir, masks_dir = out / cell.class_name / "images", out / cell.class_name / "masks"
+    for prefix, img, mask in cell_copies(image, nucleus, resize, cropsize, seamless, color):
+        name = f"{prefix}{cell.stem}.jpg"
+        _write_jpg(images_dir / name, img)
+        _write_jpg(masks_dir / name, mask)
+    return len(COPY_PREFIXES)
+
+
+def generate(base_dir: str | os.PathLike, output_dir: str | os.PathLike, resize: int = 312,
+             cropsize: int = 128, seamless: bool = False, mask_colors: dict | None = None,
+             classes=None, progress: bool = True) -> dict:
+    """Write <output_dir>/<class>/{images,masks}/<prefix><stem>.jpg, 13 copies per raw cell.
+
+    Cells without a -d.bmp are skipped with a warning and counted. The output folder must be
+    new, empty or made by this toolkit (then it is replaced); it may not hold base_dir.
+    Returns counts per class, the skipped files and the seconds per cell.
+    """
+    check_sizes(resize, cropsize)
+    colors = _colors(mask_colors)
+    cells, report = find_cells(base_dir, classes)
+    for line in report.notes():
+        print(line, file=sys.stderr)
+    if not cells:
+        raise DataError(f"base_dir {base_dir}: expected NAME.BMP + NAME-d.bmp pairs in the class folders, found none")
+    out = prepare_output_dir(output_dir, "output_dir", protected={"base_dir": Path(base_dir)})
+    for class_name in dict.fromkeys(c.class_name for c in cells):
+        (out / class_name / "images").mkdir(parents=True, exist_ok=True)
+        (out / class_name / "masks").mkdir(parents=True, exist_ok=True)
+    counts: dict[str, dict[str, int]] = {}
+    started = time.perf_counter()
+    for cell in tqdm(cells, desc="Generating", unit="cell", disable=not progress, leave=False):
+        files = _write_cell(cell, out, resize, cropsize, seamless, colors.get(cell.class_name, WHITE))
+        entry = counts.setdefault(cell.class_name, {"cells": 0, "files": 0})
+        entry["cells"] += 1
+        entry["files"] += files
+    seconds = time.perf_counter() - started
+    return {
+        "output_dir": str(out),
+        "classes": {c: counts[c] for c in CLASSES if c in counts},
+        "cells": len(cells),
+        "skipped": report.skipped,
+        "skipped_files": [str(p) for p in report.missing_masks + report.orphan_masks],
+        "seconds": seconds,
+        "seconds_per_cell": seconds / len(cells),
+    }
