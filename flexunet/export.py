@@ -169,8 +169,6 @@ def run_export(config, output: str | None = None, formats: str | None = None,
 
     requested, explicit = parse_formats(formats)
     chosen = choose_formats(requested, explicit)
-    if not chosen:
-        raise ExportError("no format can be exported here; install 'flexunet[export]' for onnx")
     float32 = dataclasses.replace(config, model=dataclasses.replace(config.model, mixed_precision=False))
     model, threshold = load_trained(float32)
     model_dir = Path(config.train.model_dir)
