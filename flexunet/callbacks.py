@@ -2,6 +2,7 @@
 
 import json
 import math
+import zlib
 from pathlib import Path
 
 import keras
@@ -59,6 +60,29 @@ class HistoryWriter(keras.callbacks.Callback):
         metrics = {c: h[c] for c in self.metric_columns if c in h}
         if metrics:
             plots.plot_curves(self.eval_dir / "train_metrics.png", epochs, metrics, "Train metrics")
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Sets each layer's random seed state from (seed, layer name, epoch) when an epoch begins.
+
+    Dropout masks then depend only on the epoch, so a resumed run draws the same masks as an
+    uninterrupted one (seed states are not part of a saved model).
+    """
+
+    STRIDE = 1_000_003
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in self.model.layers:
+            generator = getattr(layer, "seed_generator", None)
+            if generator is None:
+                continue
+            base = zlib.crc32(f"{self.seed}/{layer.name}".encode()) & 0x7FFFFFFF
+            state = np.array([base, (epoch * self.STRIDE) % (1 << 31)], dtype=generator.state.dtype)
+            generator.state.assign(state)
 
 
 class TrainingState(keras.callbacks.Callback):

@@ -61,7 +61,7 @@ def run_evaluation(config, section: str = "eval") -> dict:
     from flexunet.train import dataset_source
 
     model, threshold = load_trained(config, compile_model=True)
-    source = dataset_source(config, section, f"for evaluation ([{section}])").cache(
+    source = dataset_source(config, section, f"for evaluation ([{section}])", training=False).cache(
         desc=f"Loading [{section}]", progress=False)
     batch = config.eval.batch_size or config.train.batch_size
     scores = model.evaluate(SegmentationBatches(source, batch), verbose=0, return_dict=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from flexunet.callbacks import (BEST_MODEL, LAST_MODEL, EpochChangeInfer, HistoryWriter,
-                                TrainingState, load_state)
+from flexunet.callbacks import (BEST_MODEL, LAST_MODEL, EpochChangeInfer, EpochSeeds,
+                                HistoryWriter, TrainingState, load_state)
 from flexunet.data.augment import AugmentOptions, Augmentor
 from flexunet.data.dataset import (MaskOptions, PairSource, SegmentationBatches, should_cache)
 from flexunet.data.checks import describe_split, warn_about_masks
@@ -22,23 +22,25 @@ from flexunet.modelio import (compile_from_section, model_signature, unet_from_s
 from flexunet.predict import batched, best_threshold, model_predictor
 
 
-def mask_options(config) -> MaskOptions:
+def mask_options(config, training: bool = True) -> MaskOptions:
+    """[mask] options; `blur` (the seed's mask growth) shapes training targets only, never evaluation."""
     m = config.mask
-    return MaskOptions(m.binarize, m.threshold, m.blur, tuple(m.blur_size))
+    return MaskOptions(m.binarize, m.threshold, m.blur and training, tuple(m.blur_size))
 
 
 def model_size(config) -> tuple[int, int]:
     return (config.model.image_height, config.model.image_width)
 
 
-def dataset_source(config, section: str, purpose: str) -> PairSource:
+def dataset_source(config, section: str, purpose: str, training: bool = True) -> PairSource:
     """A PairSource for the image/mask folders of [section]."""
     images = config.require(section, "image_datapath", purpose)
     masks = config.require(section, "mask_datapath", purpose)
     pairs = pair_files(images, masks, config.where(section, "image_datapath"),
                        config.where(section, "mask_datapath"))
     warn_about_masks(pairs, config.where(section, "mask_datapath"))
-    return PairSource(pairs, model_size(config), config.model.image_channels, mask_options(config))
+    return PairSource(pairs, model_size(config), config.model.image_channels,
+                      mask_options(config, training))
 
 
 def split_sources(config) -> tuple[PairSource, PairSource, str]:
@@ -134,7 +136,7 @@ def run_training(config, verbose: str | int = "auto") -> dict:
     history = HistoryWriter(t.eval_dir, _metric_columns(config), state.get("history") if state else None)
     training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
                              t.reducer_patience, history, state)
-    callbacks = [history, training]
+    callbacks = [EpochSeeds(t.seed), history, training]
     if t.epoch_change_infer:
         images, names = _preview_images(config, val_src)
         callbacks.append(EpochChangeInfer(images, names, t.epoch_change_infer_dir))
@@ -148,6 +150,7 @@ def run_training(config, verbose: str | int = "auto") -> dict:
                                           steps=t.validation_steps)
         if start < t.epochs:
             model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
+                      shuffle=False,
                       callbacks=callbacks, verbose=verbose if sys.stdout.isatty() else 2)
     return finish_training(config, val_src, training.state)
 

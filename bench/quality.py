@@ -1,0 +1,140 @@
+"""Honest accuracy: train a recipe on a grouped split of the real data, score unseen source cells.
+
+python bench/quality.py --recipe bench/recipes/seed.config --name seed [--epochs N]
+Writes bench/results/quality_<name>.json. Runs on CPU (slowly) and on a GPU with KERAS_BACKEND=jax.
+"""
+
+import argparse
+import configparser
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from flexunet.config import load_config  # noqa: E402
+from flexunet.data.dataset import MaskOptions, PairSource  # noqa: E402
+from flexunet.data.pairs import pair_files, source_cell_id  # noqa: E402
+from flexunet.evaluate import image_scores, summarize  # noqa: E402
+from flexunet.modelio import load_trained  # noqa: E402
+from flexunet.predict import batched, model_predictor, to_mask  # noqa: E402
+from flexunet.train import run_training  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "Pap-Smear-master" / "severe_dysplastic"
+TARGET = MaskOptions(binarize=True, threshold=128, blur=False)
+
+
+def make_split(data: Path, workdir: Path, holdout: int, seed: int) -> dict:
+    """Symlink a grouped split: `holdout` whole source cells for test, the rest for training."""
+    pairs = pair_files(data / "images", data / "masks", "images", "masks")
+    cells = sorted({source_cell_id(p.image.name) for p in pairs})
+    np.random.default_rng(seed).shuffle(cells)
+    test_cells = set(cells[:holdout])
+    for p in pairs:
+        side = "test" if source_cell_id(p.image.name) in test_cells else "train"
+        for kind, src in (("images", p.image), ("masks", p.mask)):
+            link = workdir / "split" / side / kind / src.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(src.resolve())
+    return {"test_cells": sorted(test_cells), "train_cells": len(cells) - len(test_cells)}
+
+
+def derived_config(recipe: Path, workdir: Path, epochs: int | None) -> Path:
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
+    parser.read(recipe)
+    for section in ("train", "eval"):
+        if not parser.has_section(section):
+            parser.add_section(section)
+    split = workdir / "split"
+    t = parser["train"]
+    t["image_datapath"], t["mask_datapath"] = f'"{split}/train/images"', f'"{split}/train/masks"'
+    t["model_dir"], t["eval_dir"] = f'"{workdir}/models"', f'"{workdir}/eval"'
+    t["epoch_change_infer"] = "False"
+    if t.get("validation", "").strip("\"' ") == "eval":
+        t["validation"] = '"grouped"'
+    if epochs:
+        t["epochs"] = str(epochs)
+    e = parser["eval"]
+    e["image_datapath"], e["mask_datapath"] = f'"{split}/test/images"', f'"{split}/test/masks"'
+    e["output_dir"] = f'"{workdir}/eval_output"'
+    for section in ("infer", "tiledinfer", "test"):
+        parser.remove_section(section)
+    path = workdir / "train_eval_infer.config"
+    with open(path, "w") as handle:
+        parser.write(handle)
+    return path
+
+
+def score_holdout(config, workdir: Path) -> dict:
+    """Scores on the held-out cells against the annotation (threshold 128, no blur)."""
+    model, threshold = load_trained(config)
+    pairs = pair_files(workdir / "split/test/images", workdir / "split/test/masks", "test", "test")
+    size = (config.model.image_height, config.model.image_width)
+    source = PairSource(pairs, size, config.model.image_channels, TARGET).cache(progress=False)
+    results = {}
+    for tta in (False, True):
+        start = time.perf_counter()
+        probs = batched(model_predictor(model, tta), source.images, 32)
+        seconds = time.perf_counter() - start
+        for post in (False, True):
+            for thr_name, thr in (("selected", threshold), ("0.5", 0.5)):
+                rows = [image_scores(p.image.name, source.masks[i] > 127, to_mask(probs[i], thr, post, post) > 127)
+                        for i, p in enumerate(pairs)]
+                key = f"tta={tta},post={post},threshold={thr_name}"
+                results[key] = {**summarize(rows), "threshold": thr, "predict_seconds": seconds}
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", required=True, type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--holdout", type=int, default=32, help="source cells held out (>= 30)")
+    parser.add_argument("--split-seed", type=int, default=2026)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if not (args.data / "images").is_dir():
+        print(f"error: {args.data}/images not found (the real Pap-Smear data)", file=sys.stderr)
+        return 1
+    workdir = args.workdir or Path("/tmp") / f"quality_{args.name}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    split = make_split(args.data, workdir, args.holdout, args.split_seed)
+    config = load_config(derived_config(args.recipe, workdir, args.epochs))
+    start = time.perf_counter()
+    info = run_training(config, verbose=2)
+    train_seconds = time.perf_counter() - start
+    scores = score_holdout(config, workdir)
+    main_key = "tta={},post={},threshold=selected".format(config.postprocess.tta,
+                                                          config.postprocess.keep_largest)
+    report = {
+        "name": args.name, "recipe": str(args.recipe), "recipe_text": args.recipe.read_text(),
+        "holdout_cells": len(split["test_cells"]), "train_cells": split["train_cells"],
+        "split_seed": args.split_seed, "target": "annotation: mask > 128, no blur",
+        "train_seconds": train_seconds, "training": info, "scores": scores,
+        "headline": scores[main_key], "backend": keras.backend.backend(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "keras": keras.__version__},
+    }
+    out = args.out or ROOT / "bench" / "results" / f"quality_{args.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=str))
+    h = report["headline"]
+    print(f"{args.name}: pixel Dice {h['pixel_dice']:.4f} IoU {h['pixel_iou']:.4f} precision "
+          f"{h['pixel_precision']:.4f} recall {h['pixel_recall']:.4f} on {h['source_cells']} unseen "
+          f"source cells ({h['images']} images); wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

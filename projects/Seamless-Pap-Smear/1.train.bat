@@ -1,0 +1,2 @@
+rem 1.train for this project
+python ../../TensorflowUNetTrainer.py ./train_eval_infer.config %*

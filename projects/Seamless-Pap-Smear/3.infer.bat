@@ -1,0 +1,2 @@
+rem 3.infer for this project
+python ../../TensorflowUNetInferencer.py ./train_eval_infer.config %*
