@@ -53,7 +53,8 @@ def run_inference(config) -> list[Path]:
     channels = config.model.image_channels
     predict = model_predictor(model, config.postprocess.tta)
     batch = config.infer.batch_size or 16
-    for start in tqdm(range(0, len(files), batch), desc="Inferring", unit="batch", leave=False):
+    for start in tqdm(range(0, len(files), batch), desc="Inferring", unit="batch", leave=False,
+                      disable=None):
         chunk = files[start:start + batch]
         originals = [read_image(f, channels) for f in chunk]
         x = np.stack([resize_image(img, size).reshape(*size, channels) for img in originals])
@@ -81,7 +82,7 @@ def run_tiled_inference(config) -> list[Path]:
         raise ConfigError(f"{config.where('tiledinfer', 'overlapping')}: expected less than the "
                           f"tile size {tile}, got {s.overlapping}")
     predict = model_predictor(model, config.postprocess.tta)
-    for f in tqdm(files, desc="Tiled inference", unit="img", leave=False):
+    for f in tqdm(files, desc="Tiled inference", unit="img", leave=False, disable=None):
         image = read_image(f, config.model.image_channels)
         probs = predict_tiled(image, predict, tile, s.overlapping)
         _write(out, merged, f.name, image, probs, threshold, s.binarize, config.postprocess, s.background)
