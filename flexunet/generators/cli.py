@@ -70,9 +70,11 @@ def split_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=DEFAULT_SPLIT_OUTPUT,
                         help=f"folder for train/valid/test (default {DEFAULT_SPLIT_OUTPUT})")
     parser.add_argument("--mode", choices=MODES, default="grouped",
-                        help="grouped: whole source cells per split (default); random: the seed's per-file shuffle")
+                        help="grouped: whole source cells per split (default); "
+                             "random: the seed's per-file shuffle")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"shuffle seed (default {DEFAULT_SEED})")
-    parser.add_argument("--ratios", type=_number, nargs=3, default=list(SEED_RATIOS), metavar=("TRAIN", "VALID", "TEST"),
+    parser.add_argument("--ratios", type=_number, nargs=3, default=list(SEED_RATIOS),
+                        metavar=("TRAIN", "VALID", "TEST"),
                         help="fractions of the files (default 0.8 0.15 0.05)")
     parser.add_argument("--force", action="store_true", help="move a non-empty output folder to *_bak first")
     parser.add_argument("--check", metavar="DIR", help="only report source cells shared between the splits in DIR")

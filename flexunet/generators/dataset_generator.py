@@ -49,10 +49,9 @@ def canvas_side(width: int, height: int, resize: int, seamless: bool = False) ->
 def paste_centred(image: np.ndarray, side: int, fill) -> tuple[np.ndarray, int, int]:
     """A side x side canvas of `fill` with `image` pasted at ((side-w)//2, (side-h)//2)."""
     h, w = image.shape[:2]
-    canvas = np.empty((side, side) + image.shape[2:], np.uint8)
-    canvas[...] = np.asarray(fill, np.uint8)
     x, y = (side - w) // 2, (side - h) // 2
-    canvas[y:y + h, x:x + w] = image
+    value = tuple(float(v) for v in np.broadcast_to(np.asarray(fill, np.float64), (3,)))
+    canvas = cv2.copyMakeBorder(image, y, side - h - y, x, side - w - x, cv2.BORDER_CONSTANT, value=value)
     return canvas, x, y
 
 
@@ -80,8 +79,12 @@ def _fixed(value: float) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _rotation_lookup(side: int, cropsize: int, angle: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source rows, columns and validity of the centre crop of PIL's rotate(angle) (nearest, exact)."""
+def _rotation_maps(side: int, cropsize: int, angle: int) -> tuple[np.ndarray, None]:
+    """cv2.remap maps for the centre crop of PIL's rotate(angle): nearest neighbour, bit-exact.
+
+    PIL samples source pixel floor(M . (x + 0.5, y + 0.5)) in 16.16 fixed point; the maps hold
+    those integer positions as a CV_16SC2 map (-1 outside the canvas: remap fills the border value).
+    """
     rad = -math.radians(angle % 360)
     a, b = round(math.cos(rad), 15), round(math.sin(rad), 15)
     d, e = -b, a
@@ -93,8 +96,11 @@ def _rotation_lookup(side: int, cropsize: int, angle: int) -> tuple[np.ndarray, 
                              np.arange(start, start + cropsize, dtype=np.int64))
     src_x = (_fixed(c + a * 0.5 + b * 0.5) + rows * _fixed(b) + cols * _fixed(a)) >> 16
     src_y = (_fixed(f + d * 0.5 + e * 0.5) + rows * _fixed(e) + cols * _fixed(d)) >> 16
-    valid = (src_x >= 0) & (src_x < side) & (src_y >= 0) & (src_y < side)
-    return np.clip(src_y, 0, side - 1), np.clip(src_x, 0, side - 1), valid
+    outside = (src_x < 0) | (src_x >= side) | (src_y < 0) | (src_y >= side)
+    src_x[outside] = -1
+    src_y[outside] = -1
+    return cv2.convertMaps(src_x.astype(np.float32), src_y.astype(np.float32), cv2.CV_16SC2,
+                           nninterpolation=True)
 
 
 def _centre_crop(canvas: np.ndarray, cropsize: int) -> np.ndarray:
@@ -106,10 +112,10 @@ def rotated_crop(canvas: np.ndarray, cropsize: int, angle: int, fill) -> np.ndar
     """The centre crop of the canvas rotated counter-clockwise by `angle` degrees (as PIL rotate)."""
     if angle % 90 == 0:
         return np.ascontiguousarray(_centre_crop(np.rot90(canvas, (angle // 90) % 4), cropsize))
-    rows, cols, valid = _rotation_lookup(canvas.shape[0], cropsize, angle)
-    out = canvas[rows, cols]
-    out[~valid] = np.asarray(fill, np.uint8)
-    return out
+    map_xy, map_fraction = _rotation_maps(canvas.shape[0], cropsize, angle)
+    value = tuple(float(v) for v in np.broadcast_to(np.asarray(fill, np.float64), (3,)))
+    return cv2.remap(canvas, map_xy, map_fraction, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                     borderValue=value)
 
 
 def thirteen_copies(canvas: np.ndarray, cropsize: int, fill) -> list[np.ndarray]:
@@ -137,8 +143,10 @@ def cell_copies(image: np.ndarray, nucleus: np.ndarray, resize: int, cropsize: i
     return list(zip(COPY_PREFIXES, images, masks))
 
 
-def _write_jpg(path: Path, rgb: np.ndarray) -> None:
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+def write_jpg(path: Path, rgb: np.ndarray) -> None:
+    """Encode an RGB uint8 array as JPEG (quality JPEG_QUALITY) and write it; OutputError on failure."""
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise OutputError(f"{path}: expected to encode a JPEG, the encoder failed")
     try:
@@ -171,8 +179,8 @@ def _write_cell(cell: RawCell, out: Path, resize: int, cropsize: int, seamless: 
     images_dir, masks_dir = out / cell.class_name / "images", out / cell.class_name / "masks"
     for prefix, img, mask in cell_copies(image, nucleus, resize, cropsize, seamless, color):
         name = f"{prefix}{cell.stem}.jpg"
-        _write_jpg(images_dir / name, img)
-        _write_jpg(masks_dir / name, mask)
+        write_jpg(images_dir / name, img)
+        write_jpg(masks_dir / name, mask)
     return len(COPY_PREFIXES)
 
 
@@ -191,7 +199,8 @@ def generate(base_dir: str | os.PathLike, output_dir: str | os.PathLike, resize:
     for line in report.notes():
         print(line, file=sys.stderr)
     if not cells:
-        raise DataError(f"base_dir {base_dir}: expected NAME.BMP + NAME-d.bmp pairs in the class folders, found none")
+        raise DataError(f"base_dir {base_dir}: expected NAME.BMP + NAME-d.bmp pairs in the class folders, "
+                        "found none")
     out = prepare_output_dir(output_dir, "output_dir", protected={"base_dir": Path(base_dir)})
     for class_name in dict.fromkeys(c.class_name for c in cells):
         (out / class_name / "images").mkdir(parents=True, exist_ok=True)

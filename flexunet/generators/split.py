@@ -67,7 +67,8 @@ def random_assignment(count: int, ratios, seed: int) -> list[int]:
 def _output(output: Path, source: Path, force: bool) -> Path:
     resolved = output.resolve()
     if resolved == source.resolve() or source.resolve().is_relative_to(resolved):
-        raise OutputError(f"output {output}: expected a folder of its own, got one that is or holds the input {source}")
+        raise OutputError(f"output {output}: expected a folder of its own, got one that is or holds "
+                          f"the input {source}")
     if output.exists() and not output.is_dir():
         raise OutputError(f"output {output}: expected a folder, found a file")
     if output.exists() and any(output.iterdir()):

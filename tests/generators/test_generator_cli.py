@@ -66,7 +66,8 @@ def test_config_paths_resolve_against_the_config_folder(tmp_path):
      "[maskcolor] severe_dysplastic in {p}: expected an (r, g, b) colour of three ints 0..255"),
     ("[generator]\nresize = 128\ncropsize = 128\n",
      "[generator] cropsize in {p}: expected an int less than resize (128), got 128"),
-    ("[generator]\nseamless_cloning = maybe\n", "[generator] seamless_cloning in {p}: expected True or False, got 'maybe'"),
+    ("[generator]\nseamless_cloning = maybe\n",
+     "[generator] seamless_cloning in {p}: expected True or False, got 'maybe'"),
     ("[generator]\nresize = __import__('os')\n", "[generator] resize in {p}: expected an int >= 2"),
 ])
 def test_config_errors_are_one_line_naming_the_setting(tmp_path, text, phrase):

@@ -78,8 +78,8 @@ def test_same_seed_same_split_other_seed_other_split(master, tmp_path, mode):
     ([13] * 3, (1.0, 0.0, 0.0)),
 ])
 def test_grouped_assignment_is_within_one_cell_of_each_ratio(sizes, ratios):
-    names = [f"{p}cell{c}.jpg" for c, n in enumerate(sizes) for p in (["", "mirrored_", "flipped_"]
-                                                                        + [f"rotated_{a}_" for a in range(30, 360, 30)])[:n]]
+    prefixes = ["", "mirrored_", "flipped_"] + [f"rotated_{a}_" for a in range(30, 360, 30)]
+    names = [f"{p}cell{c}.jpg" for c, n in enumerate(sizes) for p in prefixes[:n]]
     assignment = grouped_assignment(names, ratios, seed=0)
     by_cell: dict[str, set[int]] = {}
     for name, split in zip(names, assignment):

@@ -1,4 +1,4 @@
-"""Make <output_dir>/<class>/{images,masks} from the raw Herlev folders: python ImageMaskDatasetGenerator.py [CONFIG]."""
+"""Raw Herlev folders -> <output_dir>/<class>/{images,masks}: python ImageMaskDatasetGenerator.py [CONFIG]."""
 
 import sys
 from pathlib import Path
