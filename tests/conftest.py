@@ -46,7 +46,7 @@ def write_config(folder, name: str = "train_eval_infer.config", **sections) -> P
     return path
 
 
-@pytest.fixture(name="write_config")
+@pytest.fixture(name="write_config", scope="session")
 def write_config_fixture():
     """The write_config(folder, name=..., **sections) helper."""
     return write_config
@@ -117,13 +117,13 @@ def tiny_model_section(**overrides) -> dict:
     return section
 
 
-@pytest.fixture(name="tiny_model_section")
+@pytest.fixture(name="tiny_model_section", scope="session")
 def tiny_model_section_fixture():
     """The tiny_model_section(**overrides) helper."""
     return tiny_model_section
 
 
-@pytest.fixture(name="make_tiny_dataset")
+@pytest.fixture(name="make_tiny_dataset", scope="session")
 def make_tiny_dataset_fixture():
     """The make_tiny_dataset(root, cells=..., prefixes=..., seed=...) helper."""
     return make_tiny_dataset
@@ -146,7 +146,7 @@ def seed_config() -> Path:
     return SEED_CONFIG
 
 
-@pytest.fixture(name="subprocess_env")
+@pytest.fixture(name="subprocess_env", scope="session")
 def subprocess_env_fixture():
     """The subprocess_env(**extra) helper."""
     return subprocess_env
