@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from flexunet import plots
 from flexunet.data.dataset import resize_image
-from flexunet.data.io import list_images, read_image, write_image
+from flexunet.data.io import list_images, read_image, read_mask, write_image
 from flexunet.errors import ConfigError
 from flexunet.fsutil import prepare_output_dir
 from flexunet.modelio import load_trained
@@ -16,6 +16,8 @@ from flexunet.predict import model_predictor, to_mask
 from flexunet.tiling import predict_tiled
 
 MASK_SUFFIX = ".png"
+MONTAGE = "_montage.png"
+MONTAGE_IMAGES = 8
 
 
 def _outputs(config, section: str, images_dir: str):
@@ -30,8 +32,34 @@ def _outputs(config, section: str, images_dir: str):
     return out, merged
 
 
+def known_masks(config, images_dir: str) -> Path | None:
+    """The mask folder paired with images_dir in [train], [eval] or [test], if it is one of them."""
+    for section in ("test", "eval", "train"):
+        s = getattr(config, section)
+        if s.image_datapath and s.mask_datapath and Path(s.image_datapath).resolve() == Path(images_dir).resolve():
+            return Path(s.mask_datapath)
+    return None
+
+
+def write_montage(path: Path, samples: list[tuple[str, np.ndarray, np.ndarray]], masks_dir: Path | None) -> None:
+    """input | ground truth (when known) | prediction | overlay, one column per sample image."""
+    names, images, preds = zip(*samples)
+    rows, titles = [list(images)], ["input"]
+    if masks_dir is not None:
+        truths = []
+        for name, image in zip(names, images):
+            found = sorted(masks_dir.glob(f"{Path(name).stem}.*"))
+            truth = read_mask(found[0]) if found else np.zeros(image.shape[:2], np.uint8)
+            truths.append(plots.overlay(image, cv2.resize(truth, image.shape[1::-1]), (255, 255, 0)))
+        rows.append(truths)
+        titles.append("ground truth")
+    rows += [list(preds), [plots.overlay(i, m) for i, m in zip(images, preds)]]
+    titles += ["prediction", "overlay"]
+    plots.image_grid(path, rows, titles, [n[:16] for n in names])
+
+
 def _write(out: Path, merged: Path | None, name: str, image: np.ndarray, probs: np.ndarray,
-           threshold: float, binarize: bool, post, background: int = 0) -> None:
+           threshold: float, binarize: bool, post, background: int = 0) -> np.ndarray:
     if binarize:
         mask = to_mask(probs, threshold, post.keep_largest, post.fill_holes)
         written = np.where(mask > 127, 255, background).astype(np.uint8)
@@ -41,6 +69,7 @@ def _write(out: Path, merged: Path | None, name: str, image: np.ndarray, probs: 
     write_image(out / f"{Path(name).stem}{MASK_SUFFIX}", written)
     if merged is not None:
         write_image(merged / f"{Path(name).stem}{MASK_SUFFIX}", plots.overlay(image, mask))
+    return mask
 
 
 def run_inference(config) -> list[Path]:
@@ -53,6 +82,7 @@ def run_inference(config) -> list[Path]:
     channels = config.model.image_channels
     predict = model_predictor(model, config.postprocess.tta)
     batch = config.infer.batch_size or 16
+    samples = []
     for start in tqdm(range(0, len(files), batch), desc="Inferring", unit="batch", leave=False,
                       disable=None):
         chunk = files[start:start + batch]
@@ -62,7 +92,11 @@ def run_inference(config) -> list[Path]:
         for f, img, p in zip(chunk, originals, probs):
             h, w = img.shape[:2]
             full = cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != size else p
-            _write(out, merged, f.name, img, full, threshold, config.infer.binarize, config.postprocess)
+            mask = _write(out, merged, f.name, img, full, threshold, config.infer.binarize, config.postprocess)
+            if len(samples) < MONTAGE_IMAGES:
+                samples.append((f.name, img, mask))
+    if merged is not None:
+        write_montage(merged / MONTAGE, samples, known_masks(config, images_dir))
     print(f"Wrote {len(files)} mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
     return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]
 
@@ -82,9 +116,15 @@ def run_tiled_inference(config) -> list[Path]:
         raise ConfigError(f"{config.where('tiledinfer', 'overlapping')}: expected less than the "
                           f"tile size {tile}, got {s.overlapping}")
     predict = model_predictor(model, config.postprocess.tta)
+    samples = []
     for f in tqdm(files, desc="Tiled inference", unit="img", leave=False, disable=None):
         image = read_image(f, config.model.image_channels)
         probs = predict_tiled(image, predict, tile, s.overlapping)
-        _write(out, merged, f.name, image, probs, threshold, s.binarize, config.postprocess, s.background)
+        mask = _write(out, merged, f.name, image, probs, threshold, s.binarize, config.postprocess,
+                      s.background)
+        if len(samples) < MONTAGE_IMAGES:
+            samples.append((f.name, image, mask))
+    if merged is not None:
+        write_montage(merged / MONTAGE, samples, known_masks(config, images_dir))
     print(f"Wrote {len(files)} tiled mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
     return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]
