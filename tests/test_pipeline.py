@@ -212,8 +212,89 @@ def test_nothing_is_written_into_the_input_folder(pipeline):
     assert pipeline["after_tiled"] == pipeline["before"]
 
 
+# ----------------------------------------------------------------------------- a copy of the trained model
+
+
+@pytest.fixture
+def trained_copy(tmp_path, project, pipeline, write_config, tiny_model_section):
+    """A fresh project folder holding a copy of the trained models folder and absolute data paths."""
+    import shutil
+
+    root, _, _, data = project
+    copy = tmp_path / "copy"
+    shutil.copytree(root / "models", copy / "models")
+
+    def config(model=None, **sections):
+        base = {"train": {"model_dir": "./models", "image_datapath": str(data.images),
+                          "mask_datapath": str(data.masks)},
+                "eval": {"image_datapath": str(data.images), "mask_datapath": str(data.masks)},
+                "infer": {"images_dir": str(root / "mini_test")},
+                "tiledinfer": {"images_dir": str(root / "mini_test")}}
+        for name, values in sections.items():
+            base[name] = {**base.get(name, {}), **values}
+        return write_config(copy, model=tiny_model_section(**(model or {})), **base)
+
+    return copy, config
+
+
+@pytest.mark.parametrize("section, key, run", [
+    ("eval", "output_dir", "run_evaluation"),
+    ("infer", "output_dir", "run_inference"),
+    ("infer", "merged_dir", "run_inference"),
+    ("tiledinfer", "output_dir", "run_tiled_inference"),
+])
+def test_outputs_never_replace_the_model_folder(trained_copy, section, key, run):
+    """An output folder set to model_dir (a folder the toolkit owns) must be refused, not replaced."""
+    from flexunet import evaluate, infer
+    from flexunet.config import load_config
+    from flexunet.errors import OutputError
+
+    copy, make_config = trained_copy
+    config = load_config(make_config(**{section: {key: "./models"}}))
+    before = sorted(p.name for p in (copy / "models").iterdir())
+    action = getattr(evaluate if run == "run_evaluation" else infer, run)
+    with pytest.raises(OutputError) as info:
+        action(config)
+    assert str(info.value).startswith(f"[{section}] {key} in {config.source}: expected a folder of its "
+                                      f"own, got {copy / 'models'}, which is or holds the model folder")
+    assert sorted(p.name for p in (copy / "models").iterdir()) == before
+
+
+def test_weights_of_another_architecture_are_refused(trained_copy):
+    from flexunet.config import load_config
+    from flexunet.errors import ModelError
+
+    copy, make_config = trained_copy
+    config = load_config(make_config(model={"base_filters": 8}))
+    with pytest.raises(ModelError) as info:
+        load_trained(config)
+    assert str(info.value) == (f"{copy / 'models' / BEST_MODEL} was trained with another architecture: "
+                               "base_filters = 4 (config says 8)")
+
+
+def test_inputs_sharing_a_stem_do_not_overwrite_each_other(trained_copy):
+    """cell.jpg and cell.bmp would both become cell.png: refuse (naming both) or keep both masks."""
+    from flexunet.config import load_config
+    from flexunet.errors import DataError
+    from flexunet.infer import run_inference
+
+    copy, make_config = trained_copy
+    inputs = copy / "inputs"
+    inputs.mkdir()
+    for name in ("cell.jpg", "cell.bmp", "other.png"):
+        Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(inputs / name)
+    config = load_config(make_config(infer={"images_dir": str(inputs), "output_dir": "./out"}))
+    try:
+        written = run_inference(config)
+    except DataError as exc:
+        assert "cell.jpg" in str(exc) and "cell.bmp" in str(exc)
+        return
+    masks = [p for p in (copy / "out").iterdir() if p.name != OWNER_MARK]
+    assert len(set(written)) == 3 and len(masks) == 3, sorted(p.name for p in masks)
+
+
 def test_create_backup_moves_the_earlier_models_folder(project, pipeline):
-    """Runs last: a second training with create_backup = True (1 epoch)."""
+    """Runs after the checks above: a second training with create_backup = True (1 epoch)."""
     from flexunet.config import load_config
     from flexunet.train import run_training
 

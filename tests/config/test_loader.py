@@ -181,6 +181,9 @@ BAD_CONTENT = [
      "[model] metrics in {path}: expected a list of strings, got [1, 2]", []),
     ("path not a string", "[train]\nmodel_dir = 5\n",
      "[train] model_dir in {path}: expected a path string, got 5", []),
+    # read_image supports 1, 3 or 4 channels: 2 must fail when the config loads, not at the first image
+    ("two channels", "[model]\nimage_channels = 2\n",
+     "[model] image_channels in {path}: expected ", []),
     ("size not divisible", "[model]\nimage_width = 100\nnum_layers = 7\n",
      "[model] image_width in {path}: expected a multiple of 64 (num_layers = 7 halves it 6 times), "
      "got 100; use 64 or 128", []),
