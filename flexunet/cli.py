@@ -7,6 +7,7 @@ import traceback
 from typing import Callable
 
 from flexunet.errors import FlexUNetError
+from flexunet.quiet import native_log_filter
 
 DEFAULT_CONFIG = "./train_eval_infer.config"
 
@@ -19,15 +20,26 @@ def _parser(description: str, config_help: str = "config file") -> argparse.Argu
     return parser
 
 
-def guarded(work: Callable[[], object], debug: bool) -> int:
-    """Run work(); map failures to one line on stderr and an exit code (1 error, 130 Ctrl-C)."""
+TRAINING_INTERRUPTED = ("interrupted: the last completed epoch and the best model are saved "
+                        "(set [train] resume = True to continue)")
+
+
+def guarded(work: Callable[[], object], debug: bool, interrupted: str = "interrupted") -> int:
+    """Run work(); map failures to one line on stderr and an exit code (1 error, 130 Ctrl-C).
+
+    TensorFlow's native start-up log lines are filtered out unless `debug`.
+    """
     debug = debug or os.environ.get("FLEXUNET_DEBUG") == "1"
+    with native_log_filter(enabled=not debug):
+        return _guarded(work, debug, interrupted)
+
+
+def _guarded(work: Callable[[], object], debug: bool, interrupted: str) -> int:
     try:
         work()
         return 0
     except KeyboardInterrupt:
-        print("\ninterrupted: the last completed epoch and the best model are saved "
-              "(set [train] resume = True to continue)", file=sys.stderr)
+        print(f"\n{interrupted}", file=sys.stderr)
         return 130
     except FlexUNetError as exc:
         if debug:
@@ -42,7 +54,8 @@ def guarded(work: Callable[[], object], debug: bool) -> int:
         return 1
 
 
-def config_command(description: str, action: Callable, argv: list[str] | None = None) -> int:
+def config_command(description: str, action: Callable, argv: list[str] | None = None,
+                   interrupted: str = "interrupted") -> int:
     """Parse [CONFIG] [--debug], load the config, and call action(config)."""
     args = _parser(description).parse_args(argv)
 
@@ -51,13 +64,16 @@ def config_command(description: str, action: Callable, argv: list[str] | None = 
 
         action(load_config(args.config))
 
-    return guarded(work, args.debug)
+    return guarded(work, args.debug, interrupted)
 
 
 def train_main(argv=None) -> int:
-    from flexunet.train import run_training
+    def train(config):
+        from flexunet.train import run_training
 
-    return config_command("Train the UNet described by a config file.", run_training, argv)
+        run_training(config)
+
+    return config_command("Train the UNet described by a config file.", train, argv, TRAINING_INTERRUPTED)
 
 
 def evaluate_main(argv=None) -> int:
@@ -73,15 +89,21 @@ def evaluate_main(argv=None) -> int:
 
 
 def infer_main(argv=None) -> int:
-    from flexunet.infer import run_inference
+    def infer(config):
+        from flexunet.infer import run_inference
 
-    return config_command("Segment every image in [infer] images_dir.", run_inference, argv)
+        run_inference(config)
+
+    return config_command("Segment every image in [infer] images_dir.", infer, argv)
 
 
 def tiled_infer_main(argv=None) -> int:
-    from flexunet.infer import run_tiled_inference
+    def tiled(config):
+        from flexunet.infer import run_tiled_inference
 
-    return config_command("Segment large images tile by tile ([tiledinfer]).", run_tiled_inference, argv)
+        run_tiled_inference(config)
+
+    return config_command("Segment large images tile by tile ([tiledinfer]).", tiled, argv)
 
 
 def inspect_main(argv=None) -> int:

@@ -2,7 +2,6 @@
 
 from collections import Counter
 
-import numpy as np
 from PIL import Image
 
 from flexunet.data.io import read_mask
@@ -32,9 +31,9 @@ def warn_about_masks(pairs: list[Pair], what: str, sample: int = SAMPLE) -> list
     if mismatched:
         notes.append(f"{what}: {len(mismatched)} sampled mask(s) differ in size from their image "
                      f"(e.g. {mismatched[0]}); both are resized to the model size")
-    sizes = Counter(_size(p.image) for p in picks)
+    sizes = Counter(size for size in (_size(p.image) for p in picks) if size is not None)
     if len(sizes) > 1:
-        shown = ", ".join(f"{w}x{h}" for (w, h), _ in sizes.most_common(3) if w)
+        shown = ", ".join(f"{w}x{h}" for (w, h), _ in sizes.most_common(3))
         notes.append(f"{what}: image sizes vary ({shown}); all are resized to the model size")
     for note in notes:
         print(f"warning: {note}")

@@ -1,7 +1,6 @@
 """Command lines for the dataset generator, split_master and the synthetic raw cells (no Keras import)."""
 
 import argparse
-import sys
 from typing import Callable
 
 from flexunet.cli import guarded
@@ -15,19 +14,7 @@ DEFAULT_SYNTH_OUTPUT = "./New database pictures"
 
 def _run(work: Callable[[], object], debug: bool, what: str) -> int:
     """guarded(work) with an interrupt line that fits these commands (exit 130 on Ctrl-C)."""
-    interrupted = []
-
-    def inner():
-        try:
-            work()
-        except KeyboardInterrupt:
-            interrupted.append(True)
-
-    code = guarded(inner, debug)
-    if interrupted:
-        print(f"\ninterrupted: {what} is incomplete; run the command again", file=sys.stderr)
-        return 130
-    return code
+    return guarded(work, debug, f"interrupted: {what} is incomplete; run the command again")
 
 
 def generate_main(argv: list[str] | None = None) -> int:
