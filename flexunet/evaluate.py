@@ -9,6 +9,7 @@ import numpy as np
 from flexunet import plots
 from flexunet.data.dataset import SegmentationBatches
 from flexunet.data.pairs import source_cell_id
+from flexunet.data.sources import dataset_source
 from flexunet.fsutil import atomic_write_text, prepare_output_dir
 from flexunet.modelio import load_trained
 from flexunet.predict import (batched, confusion, dice_from_counts, iou_from_counts,
@@ -58,11 +59,13 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
 
 def run_evaluation(config, section: str = "eval") -> dict:
     """Evaluate the best model on the [section] folders; write CSVs and pictures to its output_dir."""
-    from flexunet.train import dataset_source
-
+    s = getattr(config, section)
     model, threshold = load_trained(config, compile_model=True)
     source = dataset_source(config, section, f"for evaluation ([{section}])", training=False).cache(
         desc=f"Loading [{section}]", progress=False)
+    protected = {"config folder": Path(config.base_dir), "model folder": Path(config.train.model_dir),
+                 "evaluation images": Path(s.image_datapath), "evaluation masks": Path(s.mask_datapath)}
+    out = prepare_output_dir(s.output_dir, config.where(section, "output_dir"), protected)
     batch = config.eval.batch_size or config.train.batch_size
     scores = model.evaluate(SegmentationBatches(source, batch), verbose=0, return_dict=True)
     names = ["loss", *config.model.metrics]
@@ -78,8 +81,6 @@ def run_evaluation(config, section: str = "eval") -> dict:
                          to_mask(probs[i], threshold, post.keep_largest, post.fill_holes) > 127)
             for i, p in enumerate(source.pairs)]
     summary = summarize(rows)
-    out = prepare_output_dir(getattr(config, section).output_dir, config.where(section, "output_dir"),
-                             {"config folder": Path(config.base_dir)})
     metric_rows = [{"metric": n, "value": v} for n, v in zip(names, values)]
     metric_rows += [{"metric": k, "value": v} for k, v in summary.items()]
     metric_rows.append({"metric": "threshold", "value": threshold})

@@ -9,7 +9,7 @@ from tqdm import tqdm
 from flexunet import plots
 from flexunet.data.dataset import resize_image
 from flexunet.data.io import list_images, read_image, read_mask, write_image
-from flexunet.errors import ConfigError
+from flexunet.errors import ConfigError, DataError
 from flexunet.fsutil import prepare_output_dir
 from flexunet.modelio import load_trained
 from flexunet.predict import model_predictor, to_mask
@@ -30,6 +30,18 @@ def _outputs(config, section: str, images_dir: str):
         protected["output folder"] = out
         merged = prepare_output_dir(s.merged_dir, config.where(section, "merged_dir"), protected)
     return out, merged
+
+
+def list_inputs(images_dir: str, what: str) -> list[Path]:
+    """The images to segment; two files that would write the same mask name are an error."""
+    files = list_images(images_dir, what)
+    seen: dict[str, Path] = {}
+    for f in files:
+        if f.stem in seen:
+            raise DataError(f"{what}: {seen[f.stem].name} and {f.name} would both write "
+                            f"{f.stem}{MASK_SUFFIX}; rename one of them")
+        seen[f.stem] = f
+    return files
 
 
 def known_masks(config, images_dir: str) -> Path | None:
@@ -75,7 +87,7 @@ def _write(out: Path, merged: Path | None, name: str, image: np.ndarray, probs: 
 def run_inference(config) -> list[Path]:
     """Segment [infer] images_dir; one mask per input (input's stem, input's size) in output_dir."""
     images_dir = config.require("infer", "images_dir", "for inference")
-    files = list_images(images_dir, config.where("infer", "images_dir"))
+    files = list_inputs(images_dir, config.where("infer", "images_dir"))
     model, threshold = load_trained(config)
     out, merged = _outputs(config, "infer", images_dir)
     size = (config.model.image_height, config.model.image_width)
@@ -105,9 +117,7 @@ def run_tiled_inference(config) -> list[Path]:
     """Segment [tiledinfer] images_dir tile by tile at full resolution, blending overlaps."""
     s = config.tiledinfer
     images_dir = config.require("tiledinfer", "images_dir", "for tiled inference")
-    files = list_images(images_dir, config.where("tiledinfer", "images_dir"))
-    model, threshold = load_trained(config)
-    out, merged = _outputs(config, "tiledinfer", images_dir)
+    files = list_inputs(images_dir, config.where("tiledinfer", "images_dir"))
     tile = config.model.image_width
     if config.model.image_height != tile:
         raise ConfigError(f"{config.where('model', 'image_height')}: tiled inference expected a square "
@@ -115,6 +125,8 @@ def run_tiled_inference(config) -> list[Path]:
     if s.overlapping >= tile:
         raise ConfigError(f"{config.where('tiledinfer', 'overlapping')}: expected less than the "
                           f"tile size {tile}, got {s.overlapping}")
+    model, threshold = load_trained(config)
+    out, merged = _outputs(config, "tiledinfer", images_dir)
     predict = model_predictor(model, config.postprocess.tta)
     samples = []
     for f in tqdm(files, desc="Tiled inference", unit="img", leave=False, disable=None):

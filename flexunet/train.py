@@ -10,37 +10,17 @@ import numpy as np
 from flexunet.callbacks import (BEST_MODEL, LAST_MODEL, EpochChangeInfer, EpochSeeds,
                                 HistoryWriter, TrainingState, load_state)
 from flexunet.data.augment import AugmentOptions, Augmentor
-from flexunet.data.dataset import (MaskOptions, PairSource, SegmentationBatches, should_cache)
-from flexunet.data.checks import describe_split, warn_about_masks
+from flexunet.data.dataset import PairSource, SegmentationBatches, should_cache
+from flexunet.data.sources import dataset_source, model_size
+from flexunet.data.checks import describe_split
 from flexunet.data.io import list_images, read_image
-from flexunet.data.pairs import grouped_split, pair_files, seed_split
+from flexunet.data.pairs import grouped_split, seed_split
 from flexunet.distribute import strategy_scope
 from flexunet.errors import ConfigError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
 from flexunet.modelio import (compile_from_section, model_signature, unet_from_section,
                               write_info)
 from flexunet.predict import batched, best_threshold, model_predictor
-
-
-def mask_options(config, training: bool = True) -> MaskOptions:
-    """[mask] options; `blur` (the seed's mask growth) shapes training targets only, never evaluation."""
-    m = config.mask
-    return MaskOptions(m.binarize, m.threshold, m.blur and training, tuple(m.blur_size))
-
-
-def model_size(config) -> tuple[int, int]:
-    return (config.model.image_height, config.model.image_width)
-
-
-def dataset_source(config, section: str, purpose: str, training: bool = True) -> PairSource:
-    """A PairSource for the image/mask folders of [section]."""
-    images = config.require(section, "image_datapath", purpose)
-    masks = config.require(section, "mask_datapath", purpose)
-    pairs = pair_files(images, masks, config.where(section, "image_datapath"),
-                       config.where(section, "mask_datapath"))
-    warn_about_masks(pairs, config.where(section, "mask_datapath"))
-    return PairSource(pairs, model_size(config), config.model.image_channels,
-                      mask_options(config, training))
 
 
 def split_sources(config) -> tuple[PairSource, PairSource, str]:

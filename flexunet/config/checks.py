@@ -17,6 +17,9 @@ def check_config(config) -> None:
         problem = size_problem(size, m.num_layers)
         if problem:
             raise ConfigError(f"{config.where('model', key_name)}: {problem}")
+    if m.image_channels not in (1, 3, 4):
+        raise ConfigError(f"{config.where('model', 'image_channels')}: expected 1 (gray), 3 (RGB) or "
+                          f"4 (RGBA), got {m.image_channels}")
     deepest = m.dropout_rate * (m.num_layers - 1)
     if deepest >= 1.0:
         raise ConfigError(

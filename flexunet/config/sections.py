@@ -18,7 +18,7 @@ def key(default, spec, doc: str):
 class ModelSection:
     image_width: int = key(128, Int(min=8), "Model input width in pixels; images are resized to it.")
     image_height: int = key(128, Int(min=8), "Model input height in pixels.")
-    image_channels: int = key(3, Int(min=1, max=4), "Input channels (3 = RGB, 1 = gray).")
+    image_channels: int = key(3, Int(min=1, max=4), "Input channels: 3 = RGB, 1 = gray, 4 = RGBA.")
     num_classes: int = key(1, Int(min=1), "Output channels; 1 = binary nucleus mask (sigmoid head).")
     base_filters: int = key(16, Int(min=1), "Filters of the first level; doubled at each level down.")
     base_kernels: tuple = key((3, 3), Pair(min=1, odd=True),

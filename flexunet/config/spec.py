@@ -65,14 +65,17 @@ class Float:
     def parse(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             _fail(self.describe(), value)
-        value = float(value)
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
             _fail(self.describe(), value)
-        if self.min is not None and (value < self.min or (self.min_open and value == self.min)):
+        if not math.isfinite(number):
             _fail(self.describe(), value)
-        if self.max is not None and (value > self.max or (self.max_open and value == self.max)):
+        if self.min is not None and (number < self.min or (self.min_open and number == self.min)):
             _fail(self.describe(), value)
-        return value
+        if self.max is not None and (number > self.max or (self.max_open and number == self.max)):
+            _fail(self.describe(), value)
+        return number
 
 
 @dataclass(frozen=True)

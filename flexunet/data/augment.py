@@ -26,7 +26,7 @@ class AugmentOptions:
 def affine_matrix(size: tuple[int, int], angle: float, scale: float, shear: float) -> np.ndarray:
     """2x3 matrix rotating by `angle` degrees and scaling by `scale` about the centre, then shearing x."""
     h, w = size
-    centre = (w / 2.0, h / 2.0)
+    centre = ((w - 1) / 2.0, (h - 1) / 2.0)
     rotate = np.vstack([cv2.getRotationMatrix2D(centre, angle, scale), [0, 0, 1]])
     shear_m = np.array([[1.0, shear, -shear * centre[1]], [0, 1, 0], [0, 0, 1]])
     return (shear_m @ rotate)[:2]

@@ -26,7 +26,8 @@ def list_images(folder: str | os.PathLike, what: str) -> list[Path]:
         raise DataError(f"{what}: folder {folder} not found")
     if not folder.is_dir():
         raise DataError(f"{what}: expected a folder, found a file at {folder}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and is_image_file(p) and not p.name.startswith("."))
     if not files:
         raise DataError(f"{what}: no images (.jpg .png .bmp .tif) in {folder}")
     return files

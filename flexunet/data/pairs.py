@@ -82,7 +82,7 @@ def grouped_split(names: list[str], fraction: float, seed: int) -> tuple[list[in
 
 def seed_split(count: int, fraction: float) -> tuple[list[int], list[int]]:
     """Indices (train, held_out) as Keras validation_split: the last fraction of the sorted files."""
-    split_at = int(math.ceil(count * (1.0 - fraction)))
+    split_at = int(math.floor(count * (1.0 - fraction)))
     return list(range(split_at)), list(range(split_at, count))
 
 

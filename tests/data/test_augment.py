@@ -145,5 +145,5 @@ def test_brightness_jitter_bounded(brightness, expected_range):
 def test_affine_matrix_identity_and_scale():
     np.testing.assert_allclose(affine_matrix((10, 20), 0.0, 1.0, 0.0), [[1, 0, 0], [0, 1, 0]], atol=1e-12)
     m = affine_matrix((10, 20), 0.0, 0.5, 0.0)
-    # scaling about the centre (10, 5): the centre stays where it is
-    np.testing.assert_allclose(m @ np.array([10.0, 5.0, 1.0]), [10.0, 5.0], atol=1e-9)
+    # scaling about the pixel-grid centre ((20-1)/2, (10-1)/2) = (9.5, 4.5): it stays where it is
+    np.testing.assert_allclose(m @ np.array([9.5, 4.5, 1.0]), [9.5, 4.5], atol=1e-9)
