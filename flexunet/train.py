@@ -1,5 +1,6 @@
 """Training: data and validation split, folders, callbacks, fit, then threshold selection."""
 
+import importlib.util
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from flexunet import plots
 from flexunet.callbacks import (BEST_MODEL, LAST_MODEL, EpochChangeInfer, EpochSeeds,
                                 HistoryWriter, TrainingState, load_state)
 from flexunet.data.augment import AugmentOptions, Augmentor
@@ -49,6 +51,24 @@ def augmentor(config):
         return None
     a = config.augmentor
     return Augmentor(AugmentOptions(**asdict(a)))
+
+
+def save_batch_preview(batches: SegmentationBatches, path: Path) -> None:
+    """A picture of the first training batch as the model sees it (augmented when enabled)."""
+    x, y = batches[0]
+    images = [img.astype(np.uint8) for img in x[:8]]
+    masks = [(m[..., 0] * 255).astype(np.uint8) for m in y[:8]]
+    plots.image_grid(path, [images, [plots.overlay(i, m) for i, m in zip(images, masks)]],
+                     ["images", "masks"], title="First training batch")
+    print(f"Saved the first training batch to {path}")
+
+
+def tensorboard_callback(config) -> keras.callbacks.Callback:
+    """Keras's TensorBoard callback writing to eval_dir/tensorboard; the package must be installed."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(f"{config.where('train', 'tensorboard')}: True needs the tensorboard package "
+                          "(pip install tensorboard), which is not installed")
+    return keras.callbacks.TensorBoard(log_dir=str(Path(config.train.eval_dir) / "tensorboard"))
 
 
 def _metric_columns(config) -> list[str]:
@@ -121,13 +141,15 @@ def run_training(config, verbose: str | int = "auto") -> dict:
         images, names = _preview_images(config, val_src)
         callbacks.append(EpochChangeInfer(images, names, t.epoch_change_infer_dir))
     if t.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(t.eval_dir) / "tensorboard")))
+        callbacks.append(tensorboard_callback(config))
     if state is None or not state.get("stopped"):
         train_batches = SegmentationBatches(train_src, t.batch_size, shuffle=True, seed=t.seed,
                                             augment=augmentor(config), workers=t.workers,
                                             start_epoch=start, steps=t.steps_per_epoch)
         val_batches = SegmentationBatches(val_src, t.batch_size, workers=t.workers,
                                           steps=t.validation_steps)
+        if config.generator.debug:
+            save_batch_preview(train_batches, Path(t.eval_dir) / "augmented_batch.png")
         if start < t.epochs:
             model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
                       shuffle=False,

@@ -130,7 +130,7 @@ class MaskSection:
 @dataclass(frozen=True)
 class GeneratorSection:
     augmentation: bool = key(False, Bool(), "Online augmentation of training batches ([augmentor]).")
-    debug: bool = key(False, Bool(), "Save the first augmented batches to eval_dir/augmented.")
+    debug: bool = key(False, Bool(), "Save a picture of the first training batch to eval_dir/augmented_batch.png.")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,59 @@
+"""Optional training features do what their keys say: previews, TensorBoard, LR reducer, streaming."""
+
+import json
+
+import pytest
+
+from conftest import make_tiny_dataset, tiny_model_section, write_config
+from flexunet.config import load_config
+from flexunet.train import run_training
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("options") / "data")
+
+
+def train(tmp_path, data, **train_keys):
+    keys = {"epochs": 3, "batch_size": 4, "patience": 0, "image_datapath": f'"{data.images}"',
+            "mask_datapath": f'"{data.masks}"', "validation_split": 0.25, **train_keys}
+    config = load_config(write_config(tmp_path, model=tiny_model_section(), train=keys,
+                                      generator={"augmentation": True, "debug": True}))
+    info = run_training(config, verbose=0)
+    return config, info, json.loads((tmp_path / "eval" / "history.json").read_text())
+
+
+def test_previews_tensorboard_and_batch_picture(tmp_path, data):
+    _, info, history = train(tmp_path, data, epoch_change_infer=True, num_infer_images=2, tensorboard=True)
+    assert sorted(p.name for p in (tmp_path / "epoch_change_infer").glob("*.png")) == [
+        "epoch_0000.png", "epoch_0001.png", "epoch_0002.png"]
+    assert any((tmp_path / "eval" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert (tmp_path / "eval" / "augmented_batch.png").is_file()
+    assert history["epoch"] == [0, 1, 2] and len(history["val_iou_coef"]) == 3
+    assert 0.05 <= info["threshold"] <= 0.95 and info["epochs_run"] == 3
+
+
+def test_learning_rate_reducer_halves_the_rate_on_a_plateau(tmp_path, data):
+    """A rate too small to move float32 weights keeps val_loss flat: every epoch after the first
+    is a plateau, so with reducer_patience 1 the rate halves after each of them."""
+    keys = {"epochs": 4, "batch_size": 4, "patience": 0, "image_datapath": f'"{data.images}"',
+            "mask_datapath": f'"{data.masks}"', "learning_rate_reducer": True, "reducer_factor": 0.5,
+            "reducer_patience": 1}
+    config = load_config(write_config(tmp_path, model=tiny_model_section(learning_rate=1e-30, dropout_rate=0.0),
+                                      train=keys))
+    run_training(config, verbose=0)
+    history = json.loads((tmp_path / "eval" / "history.json").read_text())
+    assert len(set(history["val_loss"])) == 1
+    assert history["learning_rate"] == pytest.approx([1e-30, 1e-30, 0.5e-30, 0.25e-30], rel=1e-5)
+
+
+def test_metric_columns_default_to_each_model_metric_and_its_val(tmp_path, data):
+    train(tmp_path, data, epochs=1)
+    header = (tmp_path / "eval" / "train_metrics.csv").read_text().splitlines()[0]
+    assert header == "epoch,iou_coef,val_iou_coef"
+
+
+def test_streaming_and_in_memory_training_agree(tmp_path, data):
+    _, _, streamed = train(tmp_path / "stream", data, epochs=1, in_memory=False, seed=5)
+    _, _, cached = train(tmp_path / "memory", data, epochs=1, in_memory=True, seed=5)
+    assert streamed["loss"] == cached["loss"] and streamed["val_loss"] == cached["val_loss"]
