@@ -82,6 +82,30 @@ def run_steps(project: Path) -> dict[str, float]:
     return seconds
 
 
+ASSETS = {
+    "inspection/train_samples.png": "demo_train_samples.png",
+    "inspection/dataset_train_coverage.png": "demo_dataset_coverage.png",
+    "eval/train_losses.png": "demo_train_losses.png",
+    "eval/train_metrics.png": "demo_train_metrics.png",
+    "test_output_merged/_montage.png": "demo_inference_montage.png",
+    "tiled_test_output_merged/_montage.png": "demo_tiled_inference_montage.png",
+    "test_eval_output/dice_histogram.png": "demo_dice_histogram.png",
+    "test_eval_output/worst_cases.png": "demo_worst_cases.png",
+}
+
+
+def copy_assets(project: Path, assets: Path) -> None:
+    """Copy the demo's pictures (synthetic data only) to `assets` under stable names."""
+    assets.mkdir(parents=True, exist_ok=True)
+    previews = sorted((project / "epoch_change_infer").glob("epoch_*.png"))
+    pictures = dict(ASSETS)
+    if previews:
+        pictures[str(previews[-1].relative_to(project))] = "demo_epoch_change_infer.png"
+    for source, name in pictures.items():
+        shutil.copy(project / source, assets / name)
+    print(f"Copied {len(pictures)} pictures to {assets}")
+
+
 def held_out_dice(project: Path) -> dict[str, float]:
     with open(project / "test_eval_output" / "evaluation.csv") as handle:
         return {row["metric"]: float(row["value"]) for row in csv.DictReader(handle)}
@@ -115,6 +139,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cells", type=int, default=80, help="synthetic raw cells to draw")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--assets", type=Path, default=None,
+                        help="also copy the demo's pictures to this folder (the README's asset/)")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
 
@@ -124,6 +150,8 @@ def main(argv=None) -> int:
                                 f"scripts call ../../*.py), got {args.workdir}")
         project = prepare(args.workdir, args.cells, args.seed, args.epochs)
         report(project, run_steps(project))
+        if args.assets:
+            copy_assets(project, args.assets)
 
     return guarded(work, args.debug)
 

@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-SEED_CONFIG = Path("/work/shared/reference/seed-Pap-Smear/train_eval_infer.config")
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+SHARED = (REPO / ".." / "shared").resolve()
+SEED_CONFIG = SHARED / "reference" / "seed-Pap-Smear" / "train_eval_infer.config"
+SHARED_DATA = SHARED / "data"
 
 # Each source cell has these copies, as in the Pap-Smear data (a subset of the 13 prefixes).
 COPY_PREFIXES = ("", "rotated_90_", "mirrored_", "flipped_")
