@@ -62,7 +62,9 @@ def literal(text: str):
         return Bare(text)
 
 
-def _read_text(path: str) -> str:
+def read_config_text(path: str, expected: str | None = None) -> str:
+    """The UTF-8 text of a config file; ConfigError when missing, unreadable, too big, or empty
+    while `expected` names what it should hold."""
     if not os.path.exists(path):
         raise ConfigError(f"config file {path}: not found")
     if os.path.isdir(path):
@@ -78,12 +80,13 @@ def _read_text(path: str) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path}: expected UTF-8 text, found undecodable bytes") from exc
-    if not text.strip():
-        raise ConfigError(f"config file {path}: is empty; expected [model] and [train] sections")
+    if expected and not text.strip():
+        raise ConfigError(f"config file {path}: is empty; expected {expected}")
     return text
 
 
-def _parser(path: str, text: str) -> configparser.ConfigParser:
+def parse_ini(path: str, text: str) -> configparser.ConfigParser:
+    """configparser over `text` (no interpolation, ; and # comments); ConfigError when not INI."""
     parser = configparser.ConfigParser(
         interpolation=None, inline_comment_prefixes=(";", "#"), strict=True, default_section="\x00"
     )
@@ -143,8 +146,7 @@ def _resolve_defaults(path: str, sections: dict, explicit: set) -> None:
 def load_config(path: str | os.PathLike) -> Config:
     """Parse and validate a config file; any problem raises ConfigError naming file, section, key."""
     path = str(path)
-    text = _read_text(path)
-    parser = _parser(path, text)
+    parser = parse_ini(path, read_config_text(path, "[model] and [train] sections"))
     sections, explicit = {}, set()
     for raw_name in parser.sections():
         name = raw_name.strip().lower()

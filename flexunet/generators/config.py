@@ -1,11 +1,10 @@
 """Read image_mask_generator.config ([generator] and [maskcolor]) into a typed, frozen config."""
 
-import configparser
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from flexunet.config.loader import literal
+from flexunet.config.loader import literal, parse_ini, read_config_text
 from flexunet.config.sections import key
 from flexunet.config.spec import Bool, Int, PathSpec, SpecError, shown
 from flexunet.errors import ConfigError
@@ -13,7 +12,6 @@ from flexunet.generators.herlev import CLASSES
 from flexunet.registry import closest
 
 DEFAULT_CONFIG = "./image_mask_generator.config"
-MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -49,36 +47,6 @@ class GeneratorConfig:
     source: str
     generator: GeneratorSection = field(default_factory=GeneratorSection)
     mask_colors: dict = field(default_factory=dict)
-
-
-def _read_text(path: str) -> str:
-    if not os.path.exists(path):
-        raise ConfigError(f"config file {path}: not found")
-    if os.path.isdir(path):
-        raise ConfigError(f"config file {path}: expected a file, found a folder")
-    try:
-        if os.path.getsize(path) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"config file {path}: expected at most 1 MiB, it is larger")
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path}: expected UTF-8 text, found undecodable bytes") from exc
-
-
-def _parse_ini(path: str, text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(
-        interpolation=None, inline_comment_prefixes=(";", "#"), strict=True, default_section="\x00"
-    )
-    try:
-        parser.read_string(text, source=path)
-    except configparser.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"config file {path}: not valid INI ({first})") from exc
-    return parser
 
 
 def _unknown(where: str, what: str, name: str, valid) -> ConfigError:
@@ -122,7 +90,7 @@ def _mask_colors(path: str, items: dict) -> dict:
 def load_generator_config(path: str | os.PathLike = DEFAULT_CONFIG) -> GeneratorConfig:
     """Parse and check a generator config; relative paths resolve against the config's folder."""
     path = str(path)
-    parser = _parse_ini(path, _read_text(path))
+    parser = parse_ini(path, read_config_text(path))
     sections: dict[str, dict] = {}
     for raw_name in parser.sections():
         name = raw_name.strip().lower()
