@@ -3,7 +3,6 @@
 import io
 import shutil
 from contextlib import redirect_stdout
-from pathlib import Path
 
 import keras
 

@@ -12,7 +12,7 @@ from flexunet import plots
 from flexunet.callbacks import (BEST_MODEL, LAST_MODEL, EpochChangeInfer, EpochSeeds,
                                 HistoryWriter, TrainingState, load_state)
 from flexunet.data.augment import AugmentOptions, Augmentor
-from flexunet.data.dataset import PairSource, SegmentationBatches, should_cache
+from flexunet.data.dataset import PairSource, SegmentationBatches, resize_image, should_cache
 from flexunet.data.sources import dataset_source, model_size
 from flexunet.data.checks import describe_split
 from flexunet.data.io import list_images, read_image
@@ -82,8 +82,6 @@ def _preview_images(config, val: PairSource) -> tuple[np.ndarray, list[str]]:
     h, w = model_size(config)
     if config.infer.images_dir and Path(config.infer.images_dir).is_dir():
         files = list_images(config.infer.images_dir, config.where("infer", "images_dir"))[:n]
-        from flexunet.data.dataset import resize_image
-
         images = [resize_image(read_image(f, config.model.image_channels), (h, w)) for f in files]
         return np.stack(images), [f.name for f in files]
     picks = list(range(min(n, len(val))))

@@ -4,7 +4,6 @@ import ast
 import configparser
 import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 
 from flexunet.config.sections import (
     PATH_KEYS, SECTIONS, AugmentorSection, EvalSection, GeneratorSection, InferSection,
