@@ -68,8 +68,9 @@ def image_grid(path: str | os.PathLike, rows: list[list[np.ndarray]], row_titles
                 ax.imshow(img if img.ndim == 3 and img.shape[2] == 3 else np.squeeze(img),
                           cmap=None if img.ndim == 3 and img.shape[2] == 3 else "gray", vmin=0, vmax=255)
             if c == 0:
-                ax.set_title(row_titles[r], fontsize=8, loc="left")
-            elif col_titles and r == 0 and c < len(col_titles):
+                ax.text(-0.06, 0.5, row_titles[r], rotation=90, fontsize=8, ha="right", va="center",
+                        transform=ax.transAxes)
+            if col_titles and r == 0 and c < len(col_titles):
                 ax.set_title(col_titles[c], fontsize=8)
     if title:
         fig.suptitle(title)

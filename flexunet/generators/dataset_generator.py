@@ -207,7 +207,8 @@ def generate(base_dir: str | os.PathLike, output_dir: str | os.PathLike, resize:
         (out / class_name / "masks").mkdir(parents=True, exist_ok=True)
     counts: dict[str, dict[str, int]] = {}
     started = time.perf_counter()
-    for cell in tqdm(cells, desc="Generating", unit="cell", disable=not progress, leave=False):
+    for cell in tqdm(cells, desc="Generating", unit="cell", disable=None if progress else True,
+                     leave=False):
         files = _write_cell(cell, out, resize, cropsize, seamless, colors.get(cell.class_name, WHITE))
         entry = counts.setdefault(cell.class_name, {"cells": 0, "files": 0})
         entry["cells"] += 1
