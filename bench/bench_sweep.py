@@ -20,8 +20,8 @@ from benchlib import summary  # noqa: E402
 FULL = {"configs": list(benchlib.FULL_CONFIGS), "batches": [1, 2, 4, 8, 16, 32], "threads": [1, 2],
         "images": 64, "warmup": 2, "pairs": 2000, "backend_config": "seed", "backend_batch": 4,
         "backends": ["tensorflow", "jax"]}
-QUICK = {"configs": ["tiny"], "batches": [1, 4], "threads": [1, 2], "images": 8, "warmup": 2, "pairs": 200,
-         "backend_config": "tiny", "backend_batch": 4, "backends": ["jax"]}
+QUICK = {"configs": ["f8_l4"], "batches": [1, 4], "threads": [1], "images": 8, "warmup": 2, "pairs": 200,
+         "backend_config": "f8_l4", "backend_batch": 4, "backends": ["jax"]}
 HERE = Path(__file__).resolve()
 
 
@@ -63,6 +63,7 @@ def measure(configs: list[str], batches: list[int], images: int, warmup: int, re
                 predict.append((time.perf_counter() - started) / k)
             rows.append({"config": name, "base_filters": benchlib.CONFIGS[name][0],
                          "num_layers": benchlib.CONFIGS[name][1], "params": model.count_params(),
+                         "gmacs_per_image": benchlib.macs_per_image(model) / 1e9,
                          "batch": bs, "steps_per_repeat": k,
                          "train_img_per_s": summary([bs / t for t in train]),
                          "predict_img_per_s": summary([bs / t for t in predict])})
@@ -88,12 +89,17 @@ def child_args(configs: list[str], batches: list[int], s: dict, repeats: int, th
             "--warmup", str(s["warmup"]), "--repeats", str(repeats), "--pairs", str(s["pairs"])]
 
 
-def speedups(rows: list[dict], reference: str) -> list[dict]:
-    """Median train img/s of each config over the reference config's, per (threads, batch)."""
+def speedups(rows: list[dict], reference: str, batch: int | None = None) -> list[dict]:
+    """Median train img/s of each row over the reference config's at the same threads and at the
+    same batch size (batch None) or at one fixed batch size (per epoch vs the reference as it ran)."""
     ref = {(r["threads"], r["batch"]): r["train_img_per_s"]["median"] for r in rows if r["config"] == reference}
-    return [{"config": r["config"], "threads": r["threads"], "batch": r["batch"],
-             "train_speedup": r["train_img_per_s"]["median"] / ref[(r["threads"], r["batch"])]}
-            for r in rows if (r["threads"], r["batch"]) in ref]
+    out = []
+    for r in rows:
+        key = (r["threads"], r["batch"] if batch is None else batch)
+        if key in ref:
+            out.append({"config": r["config"], "threads": r["threads"], "batch": r["batch"],
+                        "train_speedup": r["train_img_per_s"]["median"] / ref[key]})
+    return out
 
 
 def sweep(s: dict, repeats: int) -> dict:
@@ -102,17 +108,22 @@ def sweep(s: dict, repeats: int) -> dict:
         result = benchlib.run_child(HERE, child_args(s["configs"], s["batches"], s, repeats, threads))
         rows += [{**row, "threads": threads} for row in result["rows"]]
     reference = "seed" if "seed" in s["configs"] else s["configs"][0]
-    ups = speedups(rows, reference)
-    best = max(s["threads"])
-    candidates = sorted({u["config"] for u in ups if u["threads"] == best and u["batch"] == 4
-                         and u["train_speedup"] >= 4.0})
+    same_batch = speedups(rows, reference)
+    ref_batch = 4 if 4 in s["batches"] else s["batches"][0]
+    per_epoch = speedups(rows, reference, ref_batch)
+    most = max(s["threads"])
     best_batch = {}
-    for (name, threads) in {(r["config"], r["threads"]) for r in rows}:
-        mine = [r for r in rows if r["config"] == name and r["threads"] == threads]
-        top = max(mine, key=lambda r: r["train_img_per_s"]["median"])
-        best_batch[f"{name}@{threads}"] = {"batch": top["batch"], "train_img_per_s": top["train_img_per_s"]["median"]}
-    return {"reference": reference, "rows": rows, "train_speedup_vs_reference": ups,
-            "configs_4x_faster_at_batch_4": candidates, "best_train_batch": best_batch}
+    for name, threads in sorted({(r["config"], r["threads"]) for r in rows}):
+        top = max((r for r in rows if r["config"] == name and r["threads"] == threads),
+                  key=lambda r: r["train_img_per_s"]["median"])
+        best_batch[f"{name}@{threads}_threads"] = {"batch": top["batch"],
+                                                   "train_img_per_s": top["train_img_per_s"]["median"]}
+    return {"reference": reference, "rows": rows, "train_speedup_same_batch": same_batch,
+            f"train_speedup_vs_{reference}_at_batch_{ref_batch}": per_epoch,
+            "per_epoch_4x_faster_than_reference": [
+                {"config": u["config"], "batch": u["batch"], "speedup": u["train_speedup"]}
+                for u in per_epoch if u["threads"] == most and u["train_speedup"] >= 4.0],
+            "best_train_batch": best_batch}
 
 
 def backends(s: dict, repeats: int) -> dict:

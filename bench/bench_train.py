@@ -28,9 +28,10 @@ from flexunet.config import load_config  # noqa: E402
 from flexunet.data.dataset import SegmentationBatches  # noqa: E402
 
 FULL = {"config": "seed", "batch": 4, "steps": 30, "warmup": 3, "epoch_pairs": 160,
-        "pairs": 2000, "precision_steps": 10}
-QUICK = {"config": "tiny", "batch": 4, "steps": 5, "warmup": 2, "epoch_pairs": 40,
-         "pairs": 200, "precision_steps": 3}
+        "pairs": 2000, "precision_steps": 10,
+        "precision_variants": [(False, False), (False, True), (True, False), (True, True)]}
+QUICK = {"config": "f8_l4", "batch": 4, "steps": 5, "warmup": 2, "epoch_pairs": 40,
+         "pairs": 200, "precision_steps": 3, "precision_variants": [(False, False), (False, True), (True, False)]}
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -273,23 +274,22 @@ def precision_and_xla(s: dict, repeats: int) -> dict:
     total = (s["warmup"] + repeats * steps) * bs
     source = benchlib.pair_source(benchlib.synthetic_pairs(s["pairs"]), total).cache(progress=False, workers=2)
     out = {"config": s["config"], "batch": bs, "steps_per_repeat": steps}
-    for mixed in (False, True):
-        for jit in (False, True):
-            name = f"{'mixed_bfloat16' if mixed else 'float32'}_jit_{str(jit).lower()}"
-            try:
-                set_determinism(False)
-                model = benchlib.build_model(s["config"], mixed_precision=mixed, jit_compile=jit)
-                timer = StepTimer()
-                started = time.perf_counter()
-                model.fit(SegmentationBatches(source, bs, steps=s["warmup"] + repeats * steps), epochs=1,
-                          verbose=0, callbacks=[timer])
-                per_step = segments(timer.train, s["warmup"], steps, repeats)
-                out[name] = {"train_img_per_s": summary([bs / t for t in per_step]),
-                             "warmup_s": timer.train[s["warmup"] - 1] - started,
-                             "effective_jit_compile": bool(model.jit_compile)}
-            except Exception as exc:  # a variant the backend cannot run is reported, not fatal
-                out[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
-            keras.backend.clear_session()
+    for mixed, jit in s["precision_variants"]:
+        name = f"{'mixed_bfloat16' if mixed else 'float32'}_jit_{str(jit).lower()}"
+        try:
+            set_determinism(False)
+            model = benchlib.build_model(s["config"], mixed_precision=mixed, jit_compile=jit)
+            timer = StepTimer()
+            started = time.perf_counter()
+            model.fit(SegmentationBatches(source, bs, steps=s["warmup"] + repeats * steps), epochs=1,
+                      verbose=0, callbacks=[timer])
+            per_step = segments(timer.train, s["warmup"], steps, repeats)
+            out[name] = {"train_img_per_s": summary([bs / t for t in per_step]),
+                         "warmup_s": timer.train[s["warmup"] - 1] - started,
+                         "effective_jit_compile": bool(model.jit_compile)}
+        except Exception as exc:  # a variant the backend cannot run is reported, not fatal
+            out[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
+        keras.backend.clear_session()
     return out
 
 
@@ -303,15 +303,22 @@ def main(argv=None) -> int:
     s["pairs"] = max(s["pairs"], (s["warmup"] + repeats * max(s["steps"], s["precision_steps"])) * s["batch"])
     result = benchlib.header({**s, "repeats": repeats, "quick": args.quick})
     result["backend"] = keras.backend.backend()
+    sections = result["section_seconds"] = {}
+    begun = time.perf_counter()
     result["step_speed"] = step_speed(s, repeats)
+    sections["step_speed"] = time.perf_counter() - begun
     ref_step = result["step_speed"]["s_per_step"]["toolkit_cached"]["median"]
     ref_val = result["step_speed"]["s_per_step"]["validation_cached"]["median"]
     ref_seed = result["step_speed"]["s_per_step"]["seed_style_fit_numpy"]["median"]
     with tempfile.TemporaryDirectory(prefix="flexunet_bench_train_") as tmp:
+        begun = time.perf_counter()
         result["epoch_overhead"] = epoch_overhead(s, repeats, ref_step, ref_val, Path(tmp) / "toolkit")
         result["seed_style_epoch"] = seed_style_epochs(s, repeats, ref_seed, ref_val, Path(tmp))
+        sections["epochs"] = time.perf_counter() - begun
     keras.backend.clear_session()
+    begun = time.perf_counter()
     result["precision_and_xla"] = precision_and_xla(s, repeats)
+    sections["precision_and_xla"] = time.perf_counter() - begun
     result["peak_rss_mib"] = benchlib.peak_rss_mib()
     out = Path(args.out) if args.out else benchlib.result_path("train", args.quick)
     benchlib.write_json(out, result)

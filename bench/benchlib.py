@@ -29,8 +29,8 @@ SEED_MODEL = {"image_width": 128, "image_height": 128, "image_channels": 3, "num
 SEED_MASK = {"blur": True, "binarize": True, "threshold": 60}
 # (base_filters, num_layers) of the configs compared; everything else as the seed.
 CONFIGS = {"seed": (16, 7), "f16_l6": (16, 6), "f16_l5": (16, 5), "f12_l5": (12, 5), "f8_l6": (8, 6),
-           "tiny": (8, 4)}
-FULL_CONFIGS = ("seed", "f16_l6", "f16_l5", "f12_l5", "f8_l6")
+           "f8_l5": (8, 5), "f8_l4": (8, 4)}
+FULL_CONFIGS = ("seed", "f16_l6", "f16_l5", "f12_l5", "f8_l6", "f8_l5", "f8_l4")
 
 
 def model_section(name: str, **overrides) -> dict:
@@ -248,3 +248,19 @@ def pair_source(folder: Path, count: int | None = None):
     pairs = pair_files(folder / "images", folder / "masks", "images", "masks")[:count]
     opts = MaskOptions(SEED_MASK["binarize"], SEED_MASK["threshold"], SEED_MASK["blur"], (3, 3))
     return PairSource(pairs, (128, 128), 3, opts)
+
+
+def macs_per_image(model) -> int:
+    """Multiply-accumulates of the convolutions for one image (the bulk of a UNet's work)."""
+    from keras import layers
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)):
+            kh, kw, _, _ = layer.kernel.shape
+            ins, outs = layer.input.shape, layer.output.shape
+            if isinstance(layer, layers.Conv2DTranspose):
+                total += ins[1] * ins[2] * kh * kw * layer.kernel.shape[3] * outs[3]
+            else:
+                total += outs[1] * outs[2] * kh * kw * ins[3] * outs[3]
+    return int(total)
