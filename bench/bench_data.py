@@ -1,9 +1,4 @@
-"""Data loading images/s: PairSource streaming load() and cache() (1, 2, 4 threads), batches, a cv2 floor.
-
-python bench/bench_data.py [--quick] [--repeats 3] [--out bench/results/data.json]
-Synthetic 128x128 jpg pairs with the seed's [mask] options (binarize at 60, blur). The files were
-just written, so they are read from the page cache: these are decode-and-prepare rates, not disk rates.
-"""
+"""Data loading images/s: PairSource streaming load() and cache() (1, 2, 4 threads), batches, a cv2 floor."""
 
 import argparse
 import sys
@@ -18,12 +13,18 @@ import cv2  # noqa: E402
 
 from flexunet.data.dataset import SegmentationBatches  # noqa: E402
 
+DETAILS = """\
+python bench/bench_data.py [--quick] [--repeats 3] [--out bench/results/data.json]
+Synthetic 128x128 jpg pairs with the seed's [mask] options (binarize at 60, blur). The files were
+just written, so they are read from the page cache: these are decode-and-prepare rates, not disk rates.
+"""
 FULL = {"pairs": 2000, "batch": 4}
 QUICK = {"pairs": 200, "batch": 4}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, epilog=DETAILS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="200 pairs")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, at least 3")
     parser.add_argument("--out", help="JSON path (default bench/results/data[_quick].json)")

@@ -1,11 +1,4 @@
-"""Inference ms/image: run_inference end to end vs bare batched predict vs the seed's per-image loop.
-
-python bench/bench_infer.py [--quick] [--repeats 3] [--out bench/results/infer.json]
-Synthetic jpg images of several sizes and a randomly initialised model saved as a trained one.
-run_inference is timed cold (as 3.infer runs: load, trace, read, resize, predict, resize back, write
-masks and overlays) and warm (model already loaded and traced), with each phase timed, and profiled
-once with cProfile.
-"""
+"""Inference ms/image: run_inference end to end vs bare batched predict vs the seed's per-image loop."""
 
 import argparse
 import contextlib
@@ -37,6 +30,13 @@ from flexunet.data.io import encode_image, list_images, read_image  # noqa: E402
 from flexunet.modelio import model_signature, write_info  # noqa: E402
 from flexunet.predict import batched, model_predictor  # noqa: E402
 
+DETAILS = """\
+python bench/bench_infer.py [--quick] [--repeats 3] [--out bench/results/infer.json]
+Synthetic jpg images of several sizes and a randomly initialised model saved as a trained one.
+run_inference is timed cold (as 3.infer runs: load, trace, read, resize, predict, resize back, write
+masks and overlays) and warm (model already loaded and traced), with each phase timed, and profiled
+once with cProfile.
+"""
 FULL = {"config": "seed", "images": 200, "sizes": [(128, 128), (200, 160), (256, 256)], "batch": 16}
 QUICK = {"config": "f8_l4", "images": 24, "sizes": [(128, 128), (200, 160)], "batch": 16}
 # (module, attribute, label): what run_inference calls, timed in place. Nested labels overlap:
@@ -154,7 +154,8 @@ def png_encoding(files: list[Path], repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, epilog=DETAILS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny model, 24 images")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, at least 3")
     parser.add_argument("--out", help="JSON path (default bench/results/infer[_quick].json)")

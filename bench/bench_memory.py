@@ -1,12 +1,4 @@
-"""Peak RSS of training in fresh processes: the seed config, and streamed 20,000 pairs vs cached 2,000.
-
-python bench/bench_memory.py [--quick] [--repeats 3] [--out bench/results/memory.json]
-Each run is run_training in its own process for a fixed number of steps (epochs 1, steps_per_epoch,
-validation_steps); streamed runs set [train] in_memory = False, cached ones leave it on auto (None).
-The child reads its own VmHWM after imports, before finish_training (fit only) and at the end
-(after the threshold selection on the whole validation set).
-Target: peak(streamed 20k) <= 1.5 x peak(cached 2k).
-"""
+"""Peak RSS of training in fresh processes: the seed config, and streamed 20,000 pairs vs cached 2,000."""
 
 import argparse
 import contextlib
@@ -20,6 +12,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 from benchlib import summary  # noqa: E402
 
+DETAILS = """\
+python bench/bench_memory.py [--quick] [--repeats 3] [--out bench/results/memory.json]
+Each run is run_training in its own process for a fixed number of steps (epochs 1, steps_per_epoch,
+validation_steps); streamed runs set [train] in_memory = False, cached ones leave it on auto (None).
+The child reads its own VmHWM after imports, before finish_training (fit only) and at the end
+(after the threshold selection on the whole validation set).
+Target: peak(streamed 20k) <= 1.5 x peak(cached 2k).
+"""
 HERE = Path(__file__).resolve()
 # name: (config, pairs, in_memory, select_threshold, steps, validation_steps). auto_20k shows what
 # in_memory = None decides for 20,000 pairs (the limit applies to each split separately).
@@ -81,7 +81,8 @@ def child(args) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, epilog=DETAILS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny model; 2,000 streamed vs 200 cached; 1 run")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each child, at least 3 (1 with --quick)")
     parser.add_argument("--out", help="JSON path (default bench/results/memory[_quick].json)")

@@ -1,10 +1,4 @@
-"""Train and predict img/s vs batch size, TF threads and model config on CPU; the JAX backend beside TF.
-
-python bench/bench_sweep.py [--quick] [--repeats 3] [--out bench/results/sweep.json]
-Each threads setting runs in a fresh process (TF fixes its thread pools at the first op); inside it
-every config x batch size trains warm-up steps, then `repeats` runs of about --images images through
-the toolkit path (cached SegmentationBatches), then predicts as many with predict_on_batch.
-"""
+"""Train and predict img/s vs batch size, TF threads and model config on CPU; the JAX backend beside TF."""
 
 import argparse
 import math
@@ -17,6 +11,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib  # noqa: E402
 from benchlib import summary  # noqa: E402
 
+DETAILS = """\
+python bench/bench_sweep.py [--quick] [--repeats 3] [--out bench/results/sweep.json]
+Each threads setting runs in a fresh process (TF fixes its thread pools at the first op); inside it
+every config x batch size trains warm-up steps, then `repeats` runs of about --images images through
+the toolkit path (cached SegmentationBatches), then predicts as many with predict_on_batch.
+"""
 FULL = {"configs": list(benchlib.FULL_CONFIGS), "batches": [1, 2, 4, 8, 16, 32], "threads": [1, 2],
         "images": 64, "warmup": 2, "pairs": 2000, "backend_config": "seed", "backend_batch": 4,
         "backends": ["tensorflow", "jax"]}
@@ -145,7 +145,8 @@ def backends(s: dict, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, epilog=DETAILS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one tiny config, two batch sizes")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, at least 3")
     parser.add_argument("--out", help="JSON path (default bench/results/sweep[_quick].json)")

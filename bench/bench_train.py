@@ -1,11 +1,4 @@
-"""Training speed on CPU: the seed's fit on numpy vs the toolkit's batches, epoch overhead, precision and XLA.
-
-python bench/bench_train.py [--quick] [--repeats 3] [--out bench/results/train.json]
-Seed config, batch 4: s/step after warm-up steps for (a) model.fit on in-memory numpy arrays (the
-seed's way) and (b) flexunet SegmentationBatches, cached and streaming, same compiled model; then
-whole epochs through run_training against steps x step time + validation time, with the per-epoch
-checkpoint and history writing timed apart; then mixed precision and jit_compile on and off.
-"""
+"""Training speed on CPU: the seed's fit on numpy vs the toolkit's batches, epoch overhead, precision and XLA."""
 
 import argparse
 import contextlib
@@ -27,6 +20,13 @@ import flexunet.train  # noqa: E402
 from flexunet.config import load_config  # noqa: E402
 from flexunet.data.dataset import SegmentationBatches  # noqa: E402
 
+DETAILS = """\
+python bench/bench_train.py [--quick] [--repeats 3] [--out bench/results/train.json]
+Seed config, batch 4: s/step after warm-up steps for (a) model.fit on in-memory numpy arrays (the
+seed's way) and (b) flexunet SegmentationBatches, cached and streaming, same compiled model; then
+whole epochs through run_training against steps x step time + validation time, with the per-epoch
+checkpoint and history writing timed apart; then mixed precision and jit_compile on and off.
+"""
 FULL = {"config": "seed", "batch": 4, "steps": 30, "warmup": 3, "epoch_pairs": 160,
         "pairs": 2000, "precision_steps": 10,
         "precision_variants": [(False, False), (False, True), (True, False), (True, True)]}
@@ -294,7 +294,8 @@ def precision_and_xla(s: dict, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, epilog=DETAILS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny model, few steps (smoke test)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, at least 3")
     parser.add_argument("--out", help="JSON path (default bench/results/train[_quick].json)")

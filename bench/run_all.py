@@ -1,9 +1,4 @@
-"""Run every CPU benchmark, one process each, and merge their JSON into one file with a summary.
-
-.venv/bin/python bench/run_all.py [--quick] [--out bench/results/bench.json] [--only train,infer]
-Order: data, train, sweep, infer, memory, generator. Each module also runs alone and writes
-bench/results/<name>[_quick].json. --quick shrinks everything (tiny model, few steps) for a smoke test.
-"""
+"""Run every CPU benchmark, one process each, and merge their JSON into one file with a summary."""
 
 import argparse
 import json
@@ -16,6 +11,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib  # noqa: E402
 
+DETAILS = """\
+.venv/bin/python bench/run_all.py [--quick] [--out bench/results/bench.json] [--only train,infer]
+Order: data, train, sweep, infer, memory, generator. Each module also runs alone and writes
+bench/results/<name>[_quick].json. --quick shrinks everything (tiny model, few steps) for a smoke test.
+"""
 BENCH = Path(__file__).resolve().parent
 MODULES = ("data", "train", "sweep", "infer", "memory", "generator")
 
@@ -72,7 +72,8 @@ def headline(results: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, epilog=DETAILS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny model, few steps (< 3 minutes)")
     parser.add_argument("--out", help="merged JSON (default bench/results/bench[_quick].json)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats of every figure, at least 3")
