@@ -156,6 +156,27 @@ def specificity(y_true, y_pred):
     return true_negatives / (possible + EPSILON)
 
 
+@keras.saving.register_keras_serializable(package="flexunet")
+class BatchLoss(keras.losses.Loss):
+    """A registry loss as Keras trains with it: the batch value, once per image.
+
+    The registry's losses are computed over the whole batch. Keras averages per-image values
+    over the global batch, so handing it the batch value for every image keeps the loss, and
+    its gradient, the same on one device and on several replicas.
+    """
+
+    def __init__(self, loss_name: str = "binary_crossentropy", name: str | None = None, **kwargs):
+        super().__init__(name=name or loss_name, **kwargs)
+        self.loss_name = loss_name
+        self.fn = LOSSES[loss_name]
+
+    def call(self, y_true, y_pred):
+        return ops.broadcast_to(self.fn(y_true, y_pred), ops.shape(y_true)[:1])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "loss_name": self.loss_name}
+
+
 LOSSES = {
     fn.__name__: fn
     for fn in (

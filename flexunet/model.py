@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from flexunet.errors import ModelError
-from flexunet.losses import LOSSES, METRICS
+from flexunet.losses import LOSSES, METRICS, BatchLoss
 from flexunet.registry import look_up_option
 
 OPTIMIZERS = {
@@ -165,7 +165,7 @@ def compile_unet(
     """Compile with registry names for loss, metrics and optimizer."""
     model.compile(
         optimizer=make_optimizer(optimizer, learning_rate, clipvalue),
-        loss=look_up_option(loss, LOSSES, "loss"),
+        loss=BatchLoss(look_up_option(loss, LOSSES, "loss").__name__),
         metrics=[look_up_option(m, METRICS, "metrics") for m in metrics],
         jit_compile=resolve_jit(jit_compile),
     )

@@ -134,10 +134,6 @@ def test_mirrored_tensorflow_keras_loss_matches_single_device(runs):
     check_equal_training(runs["tensorflow"]["keras"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "flexunet.losses return a scalar batch mean; Keras only divides per-sample losses by the "
-    "replica count, so under MirroredStrategy gradients are summed over replicas (x2 here) and "
-    "reported losses are doubled. Remove this mark once the losses return per-sample values."))
 def test_mirrored_tensorflow_toolkit_loss_matches_single_device(runs):
     """The toolkit's path: compile_unet with a registry loss, on 1 and 2 replicas."""
     check_equal_training(runs["tensorflow"]["toolkit"])

@@ -226,10 +226,21 @@ def test_compiled_model_saved_as_keras_reloads_in_safe_mode(tmp_path):
 
     loaded = keras.saving.load_model(str(path), safe_mode=True)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
-    assert loaded.loss is losses.bce_iou_loss
+    assert isinstance(loaded.loss, losses.BatchLoss) and loaded.loss.fn is losses.bce_iou_loss
     before = model.evaluate(x, y, verbose=0, return_dict=True)
     after = loaded.evaluate(x, y, verbose=0, return_dict=True)
     assert set(after) == set(before)
     for key in before:
         assert after[key] == pytest.approx(before[key], rel=1e-5, abs=1e-6), key
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in loaded.layers)
+
+
+def test_batch_loss_gives_every_image_the_batch_value():
+    rng = np.random.default_rng(3)
+    y = (rng.random((3, 8, 8, 1)) > 0.5).astype(np.float32)
+    p = rng.uniform(0.01, 0.99, (3, 8, 8, 1)).astype(np.float32)
+    per_image = keras.ops.convert_to_numpy(losses.BatchLoss("bce_iou_loss").call(y, p))
+    assert per_image.shape == (3,)
+    np.testing.assert_allclose(per_image, value(losses.bce_iou_loss, y, p), rtol=1e-6)
+    assert float(losses.BatchLoss("bce_iou_loss")(y, p)) == pytest.approx(value(losses.bce_iou_loss, y, p), rel=1e-6)
+

@@ -161,7 +161,7 @@ def test_best_model_round_trips_in_safe_mode(project, pipeline):
     rebuilt, threshold = load_trained(pipeline["unet"].config)
     np.testing.assert_allclose(rebuilt.predict(probe, verbose=0), from_file, atol=1e-6)
     assert threshold == pipeline["info"]["threshold"]
-    assert loaded.loss is keras.saving.get_registered_object("flexunet>bce_iou_loss")
+    assert loaded.loss.fn is keras.saving.get_registered_object("flexunet>bce_iou_loss")
 
 
 def test_evaluation_outputs(project, pipeline):
