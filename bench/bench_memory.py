@@ -68,14 +68,14 @@ def child(args) -> int:
             return original(*a, **k)
 
         flexunet.train.finish_training = finish
-        train_src, _, _ = flexunet.train.split_sources(config)
+        train_src, val_src, _ = flexunet.train.split_sources(config)
         started = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):
             flexunet.train.run_training(config, verbose=0)
         wall = time.perf_counter() - started
     benchlib.write_json(Path(args.out), {
         "start_rss_mib": start_rss, **marks, "peak_rss_mib": vm("VmHWM"), "run_training_s": wall,
-        "training_set_cached": should_cache(train_src, in_memory), "training_pairs": len(train_src),
+        "training_set_cached": should_cache([train_src, val_src], in_memory), "training_pairs": len(train_src),
         "training_set_mib": train_src.nbytes / 2**20})
     return 0
 

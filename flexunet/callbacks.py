@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from flexunet import plots
-from flexunet.fsutil import atomic_save, atomic_write_text
+from flexunet.fsutil import atomic_copy, atomic_save, atomic_write_text
 
 BEST_MODEL = "best_model.keras"
 LAST_MODEL = "last_model.keras"
@@ -113,8 +113,6 @@ class TrainingState(keras.callbacks.Callback):
         improved = monitor is not None and np.isfinite(monitor) and (s["best"] is None or monitor < s["best"])
         if improved:
             s.update(best=float(monitor), best_epoch=int(epoch), wait=0, reducer_wait=0)
-            atomic_save(self.model_dir / BEST_MODEL, self.model.save)
-            print(f"\nEpoch {epoch}: val_loss improved to {monitor:.4f}; saved {self.model_dir / BEST_MODEL}")
         else:
             s["wait"] += 1
             s["reducer_wait"] += 1
@@ -130,6 +128,12 @@ class TrainingState(keras.callbacks.Callback):
         s["epoch"] = int(epoch)
         if self.save_last:
             atomic_save(self.model_dir / LAST_MODEL, self.model.save)
+        if improved:
+            if self.save_last:
+                atomic_copy(self.model_dir / LAST_MODEL, self.model_dir / BEST_MODEL)
+            else:
+                atomic_save(self.model_dir / BEST_MODEL, self.model.save)
+            print(f"\nEpoch {epoch}: val_loss improved to {monitor:.4f}; saved {self.model_dir / BEST_MODEL}")
         s["history"] = self.history.history
         atomic_write_text(self.model_dir / STATE_FILE, json.dumps(s, indent=1))
 

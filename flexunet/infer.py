@@ -1,5 +1,7 @@
 """Inference: masks for every image in a folder, batched, at each image's own size; overlays."""
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -16,6 +18,7 @@ from flexunet.predict import model_predictor, to_mask
 from flexunet.tiling import predict_tiled
 
 MASK_SUFFIX = ".png"
+WRITERS = 2
 MONTAGE = "_montage.png"
 MONTAGE_IMAGES = 8
 
@@ -94,19 +97,26 @@ def run_inference(config) -> list[Path]:
     channels = config.model.image_channels
     predict = model_predictor(model, config.postprocess.tta)
     batch = config.infer.batch_size or 16
-    samples = []
-    for start in tqdm(range(0, len(files), batch), desc="Inferring", unit="batch", leave=False,
-                      disable=None):
-        chunk = files[start:start + batch]
-        originals = [read_image(f, channels) for f in chunk]
-        x = np.stack([resize_image(img, size).reshape(*size, channels) for img in originals])
-        probs = np.asarray(predict(x.astype(np.float32)))[..., 0]
-        for f, img, p in zip(chunk, originals, probs):
-            h, w = img.shape[:2]
-            full = cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != size else p
-            mask = _write(out, merged, f.name, img, full, threshold, config.infer.binarize, config.postprocess)
-            if len(samples) < MONTAGE_IMAGES:
-                samples.append((f.name, img, mask))
+
+    def finish(f: Path, img: np.ndarray, p: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        full = cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != size else p
+        return _write(out, merged, f.name, img, full, threshold, config.infer.binarize, config.postprocess)
+
+    samples, pending = [], deque()
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        for start in tqdm(range(0, len(files), batch), desc="Inferring", unit="batch", leave=False,
+                          disable=None):
+            chunk = files[start:start + batch]
+            originals = [read_image(f, channels) for f in chunk]
+            x = np.stack([resize_image(img, size).reshape(*size, channels) for img in originals])
+            probs = np.asarray(predict(x.astype(np.float32)))[..., 0]
+            pending.extend((f, img, pool.submit(finish, f, img, p)) for f, img, p in zip(chunk, originals, probs))
+            while len(pending) > 2 * batch or (pending and start + batch >= len(files)):
+                f, img, job = pending.popleft()
+                mask = job.result()
+                if len(samples) < MONTAGE_IMAGES:
+                    samples.append((f.name, img, mask))
     if merged is not None:
         write_montage(merged / MONTAGE, samples, known_masks(config, images_dir))
     print(f"Wrote {len(files)} mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))

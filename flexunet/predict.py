@@ -90,14 +90,25 @@ def iou_from_counts(tp: int, fp: int, fn: int) -> float:
     return 1.0 if denom == 0 else tp / denom
 
 
-def best_threshold(probs: np.ndarray, truth: np.ndarray, candidates=None) -> tuple[float, float]:
-    """(threshold, pixel Dice) maximising aggregate Dice; ties go to the one nearest 0.5."""
-    candidates = np.round(np.arange(0.05, 0.96, 0.05), 2) if candidates is None else candidates
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+def threshold_counts(probs: np.ndarray, truth: np.ndarray, candidates=THRESHOLDS) -> np.ndarray:
+    """(TP, FP, FN) pixel counts for each candidate threshold: an array (len(candidates), 3)."""
     t = truth.astype(bool)
+    return np.array([confusion(t, probs > thr) for thr in candidates], dtype=np.int64)
+
+
+def best_threshold_from_counts(counts: np.ndarray, candidates=THRESHOLDS) -> tuple[float, float]:
+    """(threshold, pixel Dice) maximising aggregate Dice; ties go to the one nearest 0.5."""
     best = (0.5, -1.0)
-    for thr in candidates:
-        tp, fp, fn = confusion(t, probs > thr)
-        dice = dice_from_counts(tp, fp, fn)
+    for thr, (tp, fp, fn) in zip(candidates, counts):
+        dice = dice_from_counts(int(tp), int(fp), int(fn))
         if dice > best[1] + 1e-12 or (abs(dice - best[1]) <= 1e-12 and abs(thr - 0.5) < abs(best[0] - 0.5)):
             best = (float(thr), dice)
     return best
+
+
+def best_threshold(probs: np.ndarray, truth: np.ndarray, candidates=THRESHOLDS) -> tuple[float, float]:
+    """(threshold, pixel Dice) maximising aggregate Dice; ties go to the one nearest 0.5."""
+    return best_threshold_from_counts(threshold_counts(probs, truth, candidates), candidates)

@@ -22,7 +22,7 @@ from flexunet.errors import ConfigError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
 from flexunet.modelio import (compile_from_section, model_signature, unet_from_section,
                               write_info)
-from flexunet.predict import batched, best_threshold, model_predictor
+from flexunet.predict import best_threshold_from_counts, model_predictor, threshold_counts
 
 
 def split_sources(config) -> tuple[PairSource, PairSource, str]:
@@ -100,9 +100,9 @@ def _folders(config, resume: bool) -> None:
                            protected, backup=t.create_backup, keep=resume)
 
 
-def _seed(seed: int) -> None:
+def _seed(seed: int, deterministic: bool) -> None:
     keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
+    if deterministic and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
@@ -111,7 +111,7 @@ def _seed(seed: int) -> None:
 def run_training(config, verbose: str | int = "auto") -> dict:
     """Train the [model] UNet on [train] data; returns a summary of the run."""
     t = config.train
-    _seed(t.seed)
+    _seed(t.seed, t.deterministic)
     train_src, val_src, how = split_sources(config)
     print(describe_split(train_src.pairs, val_src.pairs, how))
     state = load_state(t.model_dir) if t.resume else None
@@ -120,8 +120,8 @@ def run_training(config, verbose: str | int = "auto") -> dict:
     _folders(config, resume=state is not None)
     if state is None:
         atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
-    for src, name in ((train_src, "training"), (val_src, "validation")):
-        if should_cache(src, t.in_memory):
+    if should_cache([train_src, val_src], t.in_memory):
+        for src, name in ((train_src, "training"), (val_src, "validation")):
             src.cache(desc=f"Loading {name} set", progress=sys.stderr.isatty(), workers=t.workers)
 
     with strategy_scope(t.distribution, config.where("train", "distribution")):
@@ -162,10 +162,11 @@ def finish_training(config, val_src: PairSource, state: dict) -> dict:
     best.load_weights(str(Path(t.model_dir) / BEST_MODEL))
     threshold, val_dice = 0.5, None
     if t.select_threshold and len(val_src):
-        images = np.stack([val_src.load(i)[0] for i in range(len(val_src))])
-        truth = np.stack([val_src.load(i)[1] for i in range(len(val_src))]) > 127
-        probs = batched(model_predictor(best, config.postprocess.tta), images, t.batch_size * 4)
-        threshold, val_dice = best_threshold(probs, truth)
+        predict = model_predictor(best, config.postprocess.tta)
+        counts = 0
+        for x, y in SegmentationBatches(val_src, t.batch_size * 4):
+            counts = counts + threshold_counts(np.asarray(predict(x))[..., 0], y[..., 0] > 0.5)
+        threshold, val_dice = best_threshold_from_counts(counts)
         print(f"Threshold {threshold:.2f} gives the best validation pixel Dice {val_dice:.4f}")
     info = {
         "threshold": threshold, "validation_dice": val_dice, "best_epoch": state.get("best_epoch"),

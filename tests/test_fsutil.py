@@ -225,3 +225,13 @@ def test_folder_inside_a_protected_folder_is_allowed(tmp_path):
     project.mkdir()
     out = prepare_output_dir(project / "test_output", "W", {"config folder": project, "none": None})
     assert listing(out) == [OWNER_MARK]
+
+
+def test_atomic_copy_survives_the_source_being_replaced(tmp_path):
+    from flexunet.fsutil import atomic_copy, atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "last.keras", b"epoch 3")
+    atomic_copy(tmp_path / "last.keras", tmp_path / "best.keras")
+    atomic_write_bytes(tmp_path / "last.keras", b"epoch 4")
+    assert (tmp_path / "best.keras").read_bytes() == b"epoch 3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras", "last.keras"]

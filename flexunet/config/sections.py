@@ -61,6 +61,8 @@ class TrainSection:
                           "grouped = hold out whole source cells; seed = last files as the seed; "
                           "eval = validate on the [eval] folders.")
     seed: int = key(137, Int(min=0), "Random seed for weights, shuffling, splits and augmentation.")
+    deterministic: bool = key(True, Bool(),
+                              "TensorFlow: deterministic ops, so a seed gives the same weights (no XLA).")
     resume: bool = key(False, Bool(), "Continue an interrupted run from its last completed epoch.")
     learning_rate_reducer: bool = key(False, Bool(), "Reduce the learning rate when val_loss plateaus.")
     reducer_factor: float = key(0.5, Float(min=0.0, max=1.0, min_open=True, max_open=True),

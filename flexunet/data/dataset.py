@@ -107,8 +107,9 @@ class PairSource:
         return self
 
 
-def should_cache(source: PairSource, in_memory: bool | None) -> bool:
-    return in_memory if in_memory is not None else source.nbytes <= IN_MEMORY_LIMIT
+def should_cache(sources: list[PairSource], in_memory: bool | None) -> bool:
+    """Hold these sources in memory: as configured, or (None) when together they fit IN_MEMORY_LIMIT."""
+    return in_memory if in_memory is not None else sum(s.nbytes for s in sources) <= IN_MEMORY_LIMIT
 
 
 def to_batch(images: list[np.ndarray], masks: list[np.ndarray]):

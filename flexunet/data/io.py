@@ -1,10 +1,10 @@
 """Read images and masks in one colour order (RGB) whatever their format; write them atomically."""
 
-import io
 import os
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -99,17 +99,21 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def encode_image(array: np.ndarray, suffix: str) -> bytes:
-    """PNG/JPEG/BMP bytes of a uint8 grey (H, W) or RGB (H, W, 3) array."""
-    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
-           ".tiff": "TIFF"}[suffix.lower()]
+    """PNG/JPEG/BMP/TIFF bytes (OpenCV) of a uint8 grey (H, W) or RGB (H, W, 3) array."""
+    suffix = suffix.lower()
+    if suffix not in IMAGE_EXTENSIONS:
+        raise ValueError(f"expected one of {', '.join(IMAGE_EXTENSIONS)}, got {suffix!r}")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
-    buffer = io.BytesIO()
-    options = {"quality": 95} if fmt == "JPEG" else {}
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format=fmt, **options)
-    return buffer.getvalue()
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix in (".jpg", ".jpeg") else []
+    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(array), params)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {array.shape} image as {suffix}")
+    return encoded.tobytes()
 
 
-def write_image(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write a uint8 image atomically, in the format its suffix names."""
-    atomic_write_bytes(path, encode_image(array, Path(path).suffix))
+def write_image(path: str | os.PathLike, array: np.ndarray, durable: bool = False) -> None:
+    """Write a uint8 image atomically (temp file + rename), in the format its suffix names."""
+    atomic_write_bytes(path, encode_image(array, Path(path).suffix), durable)

@@ -168,11 +168,14 @@ def test_augmentation_is_deterministic_per_seed_epoch_and_batch(source):
 
 def test_should_cache():
     src = PairSource([], (64, 64), 3, MaskOptions())
-    assert should_cache(src, None) is True
-    assert should_cache(src, False) is False
+    assert should_cache([src], None) is True
+    assert should_cache([src], False) is False
     big = PairSource([None] * 100_000, (128, 128), 3, MaskOptions())
     assert big.nbytes == 100_000 * 128 * 128 * 4
-    assert should_cache(big, None) is False and should_cache(big, True) is True
+    assert should_cache([big], None) is False and should_cache([big], True) is True
+    # 10,000 + 10,000 pairs: each half fits the 1 GiB limit, together they do not
+    half = PairSource([None] * 10_000, (128, 128), 3, MaskOptions())
+    assert should_cache([half], None) is True and should_cache([half, half], None) is False
 
 
 def test_real_pairs_load_with_seed_mask_options(shared_data):
