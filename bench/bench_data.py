@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     result["images_per_s"] = runs
     result["cached_mib"] = cached.nbytes / 2**20
     result["note"] = ("cache_N_threads is PairSource.cache(workers=N); run_training passes [train] workers "
-                      "(default 1). batches_* include the float32 conversion of SegmentationBatches.")
+                      "(default 1). batches_* include building each batch (uint8 images, float32 masks).")
     result["peak_rss_mib"] = benchlib.peak_rss_mib()
     out = Path(args.out) if args.out else benchlib.result_path("data", args.quick)
     benchlib.write_json(out, result)

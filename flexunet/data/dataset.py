@@ -112,11 +112,12 @@ def should_cache(sources: list[PairSource], in_memory: bool | None) -> bool:
     return in_memory if in_memory is not None else sum(s.nbytes for s in sources) <= IN_MEMORY_LIMIT
 
 
-def to_batch(images: list[np.ndarray], masks: list[np.ndarray]):
-    """float32 images 0..255 (B, H, W, C) and masks 0..1 (B, H, W, 1)."""
-    x = np.stack(images).astype(np.float32)
-    y = (np.stack(masks).astype(np.float32) / 255.0)[..., None]
-    return x, y
+MASK_SCALE = np.arange(256, dtype=np.float32) / 255.0
+
+
+def to_batch(images, masks):
+    """uint8 images 0..255 (B, H, W, C) (the model rescales them) and float32 masks 0..1 (B, H, W, 1)."""
+    return np.stack(images), MASK_SCALE[np.stack(masks)][..., None]
 
 
 class SegmentationBatches(keras.utils.PyDataset):
@@ -146,6 +147,8 @@ class SegmentationBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         picks = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        if self.augment is None and self.source.images is not None:
+            return to_batch(self.source.images[picks], self.source.masks[picks])
         images, masks = [], []
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
         for i in picks:

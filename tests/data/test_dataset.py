@@ -78,7 +78,7 @@ def test_resize_image_shapes(shape, size, out):
 
 def test_to_batch_dtypes_and_ranges():
     x, y = to_batch([np.full((4, 4, 3), 200, np.uint8)] * 2, [np.full((4, 4), 255, np.uint8)] * 2)
-    assert x.dtype == np.float32 and x.shape == (2, 4, 4, 3) and x.max() == 200.0
+    assert x.dtype == np.uint8 and x.shape == (2, 4, 4, 3) and x.max() == 200
     assert y.dtype == np.float32 and y.shape == (2, 4, 4, 1) and y.max() == 1.0
 
 
@@ -125,7 +125,7 @@ def test_batches_shapes_dtypes_and_values(source):
     for i in range(len(batches)):
         x, y = batches[i]
         n = 4 if i == 4 else 5
-        assert x.shape == (n, 64, 64, 3) and x.dtype == np.float32
+        assert x.shape == (n, 64, 64, 3) and x.dtype == np.uint8
         assert y.shape == (n, 64, 64, 1) and y.dtype == np.float32
         assert 0.0 <= x.min() and x.max() <= 255.0 and x.max() > 1.0
         assert set(np.unique(y)) <= {0.0, 1.0} and y.max() == 1.0
