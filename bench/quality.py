@@ -47,7 +47,7 @@ def make_split(data: Path, workdir: Path, holdout: int, seed: int) -> dict:
     return {"test_cells": sorted(test_cells), "train_cells": len(cells) - len(test_cells)}
 
 
-def derived_config(recipe: Path, workdir: Path, epochs: int | None) -> Path:
+def derived_config(recipe: Path, workdir: Path, epochs: int | None, overrides: list[str] = ()) -> Path:
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
     parser.read(recipe)
     for section in ("train", "eval"):
@@ -67,6 +67,12 @@ def derived_config(recipe: Path, workdir: Path, epochs: int | None) -> Path:
     e["output_dir"] = f'"{workdir}/eval_output"'
     for section in ("infer", "tiledinfer", "test"):
         parser.remove_section(section)
+    for item in overrides:
+        target, _, value = item.partition("=")
+        section, _, key_name = target.partition(".")
+        if not parser.has_section(section):
+            parser.add_section(section)
+        parser[section][key_name] = value
     path = workdir / "train_eval_infer.config"
     with open(path, "w") as handle:
         parser.write(handle)
@@ -103,6 +109,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a recipe key, e.g. --set train.workers=8")
     args = parser.parse_args(argv)
     if not (args.data / "images").is_dir():
         print(f"error: {args.data}/images not found (the real Pap-Smear data)", file=sys.stderr)
@@ -110,7 +118,7 @@ def main(argv=None) -> int:
     workdir = args.workdir or Path("/tmp") / f"quality_{args.name}"
     workdir.mkdir(parents=True, exist_ok=True)
     split = make_split(args.data, workdir, args.holdout, args.split_seed)
-    config = load_config(derived_config(args.recipe, workdir, args.epochs))
+    config = load_config(derived_config(args.recipe, workdir, args.epochs, args.set))
     start = time.perf_counter()
     info = run_training(config, verbose=2)
     train_seconds = time.perf_counter() - start
@@ -119,6 +127,7 @@ def main(argv=None) -> int:
                                                           config.postprocess.keep_largest)
     report = {
         "name": args.name, "recipe": str(args.recipe), "recipe_text": args.recipe.read_text(),
+        "overrides": args.set,
         "holdout_cells": len(split["test_cells"]), "train_cells": split["train_cells"],
         "split_seed": args.split_seed, "target": "annotation: mask > 128, no blur",
         "train_seconds": train_seconds, "training": info, "scores": scores,
