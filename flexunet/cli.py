@@ -67,7 +67,7 @@ def config_command(description: str, action: Callable, argv: list[str] | None = 
     return guarded(work, args.debug, interrupted)
 
 
-def train_main(argv=None) -> int:
+def train_main(argv: list[str] | None = None) -> int:
     def train(config):
         from flexunet.train import run_training
 
@@ -76,7 +76,7 @@ def train_main(argv=None) -> int:
     return config_command("Train the UNet described by a config file.", train, argv, TRAINING_INTERRUPTED)
 
 
-def evaluate_main(argv=None) -> int:
+def evaluate_main(argv: list[str] | None = None) -> int:
     def evaluate(config):
         from flexunet.evaluate import run_evaluation
 
@@ -88,7 +88,7 @@ def evaluate_main(argv=None) -> int:
     return config_command("Evaluate the best model on [eval] (and [test] when set).", evaluate, argv)
 
 
-def infer_main(argv=None) -> int:
+def infer_main(argv: list[str] | None = None) -> int:
     def infer(config):
         from flexunet.infer import run_inference
 
@@ -97,7 +97,7 @@ def infer_main(argv=None) -> int:
     return config_command("Segment every image in [infer] images_dir.", infer, argv)
 
 
-def tiled_infer_main(argv=None) -> int:
+def tiled_infer_main(argv: list[str] | None = None) -> int:
     def tiled(config):
         from flexunet.infer import run_tiled_inference
 
@@ -106,7 +106,7 @@ def tiled_infer_main(argv=None) -> int:
     return config_command("Segment large images tile by tile ([tiledinfer]).", tiled, argv)
 
 
-def inspect_main(argv=None) -> int:
+def inspect_main(argv: list[str] | None = None) -> int:
     def inspect(config):
         from pathlib import Path
 
@@ -118,7 +118,7 @@ def inspect_main(argv=None) -> int:
     return config_command("Write the model summary (and graph) to ./inspection.", inspect, argv)
 
 
-def dataset_main(argv=None) -> int:
+def dataset_main(argv: list[str] | None = None) -> int:
     def inspect(config):
         from flexunet.data.inspect import run_dataset_inspection
 

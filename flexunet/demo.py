@@ -133,7 +133,7 @@ def report(project: Path, seconds: dict[str, float]) -> None:
         print(f"  {what:26s} {project}/{where}")
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, default=REPO / "demo_run")
     parser.add_argument("--cells", type=int, default=80, help="synthetic raw cells to draw")

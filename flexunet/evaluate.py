@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from flexunet import plots
+from flexunet.config import Config
 from flexunet.data.dataset import SegmentationBatches
 from flexunet.data.pairs import source_cell_id
 from flexunet.data.sources import dataset_source
 from flexunet.fsutil import atomic_write_text, prepare_output_dir
 from flexunet.modelio import load_trained
-from flexunet.predict import (batched, confusion, dice_from_counts, iou_from_counts,
-                              model_predictor, to_mask)
+from flexunet.predict import batched, confusion, dice_from_counts, iou_from_counts, model_predictor, to_mask
 
 PER_IMAGE_COLUMNS = ["file", "source_cell", "dice", "iou", "precision", "recall",
                      "true_pixels", "pred_pixels"]
@@ -57,7 +57,7 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     return buffer.getvalue()
 
 
-def run_evaluation(config, section: str = "eval") -> dict:
+def run_evaluation(config: Config, section: str = "eval") -> dict:
     """Evaluate the best model on the [section] folders; write CSVs and pictures to its output_dir."""
     s = getattr(config, section)
     model, threshold = load_trained(config, compile_model=True)

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from flexunet import plots
+from flexunet.config import Config
 from flexunet.data.dataset import resize_image
 from flexunet.data.io import list_images, read_image, read_mask, write_image
 from flexunet.errors import ConfigError, DataError
@@ -47,7 +48,7 @@ def list_inputs(images_dir: str, what: str) -> list[Path]:
     return files
 
 
-def known_masks(config, images_dir: str) -> Path | None:
+def known_masks(config: Config, images_dir: str) -> Path | None:
     """The mask folder paired with images_dir in [train], [eval] or [test], if it is one of them."""
     for section in ("test", "eval", "train"):
         s = getattr(config, section)
@@ -87,7 +88,7 @@ def _write(out: Path, merged: Path | None, name: str, image: np.ndarray, probs: 
     return mask
 
 
-def run_inference(config) -> list[Path]:
+def run_inference(config: Config) -> list[Path]:
     """Segment [infer] images_dir; one mask per input (input's stem, input's size) in output_dir."""
     images_dir = config.require("infer", "images_dir", "for inference")
     files = list_inputs(images_dir, config.where("infer", "images_dir"))
@@ -123,7 +124,7 @@ def run_inference(config) -> list[Path]:
     return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]
 
 
-def run_tiled_inference(config) -> list[Path]:
+def run_tiled_inference(config: Config) -> list[Path]:
     """Segment [tiledinfer] images_dir tile by tile at full resolution, blending overlaps."""
     s = config.tiledinfer
     images_dir = config.require("tiledinfer", "images_dir", "for tiled inference")

@@ -1,7 +1,7 @@
 """Losses and metrics by name, on keras.ops, registered so saved .keras models reload."""
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 EPSILON = 1e-7

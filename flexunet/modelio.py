@@ -7,6 +7,8 @@ from pathlib import Path
 import keras
 
 from flexunet.callbacks import BEST_MODEL
+from flexunet.config import Config
+from flexunet.config.sections import ModelSection
 from flexunet.errors import ModelError
 from flexunet.fsutil import atomic_write_text
 from flexunet.model import compile_unet, create_unet
@@ -15,7 +17,7 @@ INFO_FILE = "model_info.json"
 DEFAULT_THRESHOLD = 0.5
 
 
-def unet_from_section(m) -> keras.Model:
+def unet_from_section(m: ModelSection) -> keras.Model:
     """The UNet the [model] section describes (explicit arguments to create_unet)."""
     model = create_unet(
         image_size=(m.image_height, m.image_width), channels=m.image_channels,
@@ -28,7 +30,7 @@ def unet_from_section(m) -> keras.Model:
     return model
 
 
-def compile_from_section(model: keras.Model, m) -> keras.Model:
+def compile_from_section(model: keras.Model, m: ModelSection) -> keras.Model:
     return compile_unet(model, m.loss, m.metrics, m.optimizer, m.learning_rate, m.clipvalue,
                         m.jit_compile)
 
@@ -47,14 +49,14 @@ def read_info(model_dir: str) -> dict:
         raise ModelError(f"{path}: cannot be read as JSON ({exc})") from exc
 
 
-def model_signature(m) -> dict:
+def model_signature(m: ModelSection) -> dict:
     """The [model] keys that decide the architecture, for comparing a config with saved weights."""
     keys = ("image_width", "image_height", "image_channels", "num_classes", "base_filters",
             "base_kernels", "num_layers", "dilation", "normalization")
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(m).items() if k in keys}
 
 
-def load_trained(config, compile_model: bool = False) -> tuple[keras.Model, float]:
+def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Model, float]:
     """The best model of [train] model_dir built from [model], and its mask threshold (0..1)."""
     model_dir = Path(config.train.model_dir)
     weights = model_dir / BEST_MODEL

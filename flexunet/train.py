@@ -9,23 +9,30 @@ import keras
 import numpy as np
 
 from flexunet import plots
-from flexunet.callbacks import (BEST_MODEL, LAST_MODEL, EpochChangeInfer, EpochSeeds,
-                                HistoryWriter, TrainingState, load_state)
+from flexunet.callbacks import (
+    BEST_MODEL,
+    LAST_MODEL,
+    EpochChangeInfer,
+    EpochSeeds,
+    HistoryWriter,
+    TrainingState,
+    load_state,
+)
+from flexunet.config import Config
 from flexunet.data.augment import AugmentOptions, Augmentor
-from flexunet.data.dataset import PairSource, SegmentationBatches, resize_image, should_cache
-from flexunet.data.sources import dataset_source, model_size
 from flexunet.data.checks import describe_split
+from flexunet.data.dataset import PairSource, SegmentationBatches, resize_image, should_cache
 from flexunet.data.io import list_images, read_image
 from flexunet.data.pairs import grouped_split, seed_split
+from flexunet.data.sources import dataset_source, model_size
 from flexunet.distribute import strategy_scope
 from flexunet.errors import ConfigError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
-from flexunet.modelio import (compile_from_section, model_signature, unet_from_section,
-                              write_info)
+from flexunet.modelio import compile_from_section, model_signature, unet_from_section, write_info
 from flexunet.predict import best_threshold_from_counts, model_predictor, threshold_counts
 
 
-def split_sources(config) -> tuple[PairSource, PairSource, str]:
+def split_sources(config: Config) -> tuple[PairSource, PairSource, str]:
     """(train, validation, how) following [train] validation."""
     t = config.train
     full = dataset_source(config, "train", "for training")
@@ -46,7 +53,7 @@ def split_sources(config) -> tuple[PairSource, PairSource, str]:
     return full.subset(train_idx), full.subset(val_idx), how
 
 
-def augmentor(config):
+def augmentor(config: Config) -> Augmentor | None:
     if not config.generator.augmentation:
         return None
     a = config.augmentor
@@ -63,7 +70,7 @@ def save_batch_preview(batches: SegmentationBatches, path: Path) -> None:
     print(f"Saved the first training batch to {path}")
 
 
-def tensorboard_callback(config) -> keras.callbacks.Callback:
+def tensorboard_callback(config: Config) -> keras.callbacks.Callback:
     """Keras's TensorBoard callback writing to eval_dir/tensorboard; the package must be installed."""
     if importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(f"{config.where('train', 'tensorboard')}: True needs the tensorboard package "
@@ -108,7 +115,7 @@ def _seed(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def run_training(config, verbose: str | int = "auto") -> dict:
+def run_training(config: Config, verbose: str | int = "auto") -> dict:
     """Train the [model] UNet on [train] data; returns a summary of the run."""
     t = config.train
     _seed(t.seed, t.deterministic)
@@ -155,7 +162,7 @@ def run_training(config, verbose: str | int = "auto") -> dict:
     return finish_training(config, val_src, training.state)
 
 
-def finish_training(config, val_src: PairSource, state: dict) -> dict:
+def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
     """Reload the best model, choose the threshold on validation, write model_info.json."""
     t = config.train
     best = unet_from_section(config.model)

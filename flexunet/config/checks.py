@@ -1,12 +1,17 @@
 """Checks that span several keys, run once after parsing."""
 
+from typing import TYPE_CHECKING
+
 from flexunet.errors import ConfigError
 from flexunet.losses import LOSSES, METRICS
 from flexunet.model import OPTIMIZERS, size_problem
 from flexunet.registry import look_up_option
 
+if TYPE_CHECKING:
+    from flexunet.config.loader import Config
 
-def check_config(config) -> None:
+
+def check_config(config: "Config") -> None:
     """Raise ConfigError for names that do not exist and sizes the model cannot use."""
     m = config.model
     look_up_option(m.loss, LOSSES, config.where("model", "loss"))

@@ -6,8 +6,18 @@ import os
 from dataclasses import dataclass, field, fields
 
 from flexunet.config.sections import (
-    PATH_KEYS, SECTIONS, AugmentorSection, EvalSection, GeneratorSection, InferSection,
-    MaskSection, ModelSection, PostprocessSection, TestSection, TiledInferSection, TrainSection,
+    PATH_KEYS,
+    SECTIONS,
+    AugmentorSection,
+    EvalSection,
+    GeneratorSection,
+    InferSection,
+    MaskSection,
+    ModelSection,
+    PostprocessSection,
+    TestSection,
+    TiledInferSection,
+    TrainSection,
 )
 from flexunet.config.spec import Bare, SpecError
 from flexunet.errors import ConfigError

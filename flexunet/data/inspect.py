@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from flexunet import plots
+from flexunet.config import Config
 from flexunet.data.dataset import resize_image
 from flexunet.data.io import is_image_file, read_image, read_mask
 from flexunet.data.pairs import source_cell_id
@@ -63,7 +64,7 @@ def inspect_split(image_dir: str, mask_dir: str, threshold: int = 128) -> dict:
     }
 
 
-def run_dataset_inspection(config) -> dict:
+def run_dataset_inspection(config: Config) -> dict:
     """Inspect each configured split; write inspection/dataset_*.csv, stats and sample PNGs."""
     out = prepare_output_dir(Path(config.base_dir) / "inspection", "inspection folder", keep=True)
     results = {}

@@ -1,21 +1,22 @@
 """Data sources for the folders a config names: model size, mask options, paired images."""
 
+from flexunet.config import Config
 from flexunet.data.checks import warn_about_masks
 from flexunet.data.dataset import MaskOptions, PairSource
 from flexunet.data.pairs import pair_files
 
 
-def mask_options(config, training: bool = True) -> MaskOptions:
+def mask_options(config: Config, training: bool = True) -> MaskOptions:
     """[mask] options; `blur` (the seed's mask growth) shapes training targets only, never evaluation."""
     m = config.mask
     return MaskOptions(m.binarize, m.threshold, m.blur and training, tuple(m.blur_size))
 
 
-def model_size(config) -> tuple[int, int]:
+def model_size(config: Config) -> tuple[int, int]:
     return (config.model.image_height, config.model.image_width)
 
 
-def dataset_source(config, section: str, purpose: str, training: bool = True) -> PairSource:
+def dataset_source(config: Config, section: str, purpose: str, training: bool = True) -> PairSource:
     """A PairSource for the image/mask folders of [section]."""
     images = config.require(section, "image_datapath", purpose)
     masks = config.require(section, "mask_datapath", purpose)
