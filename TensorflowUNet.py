@@ -1,40 +1,42 @@
-"""The seed's model class over the flexunet package: TensorflowUNet(config_file).model and its steps."""
+"""The seed's model class over the flexunet package; run alone, it writes the model summary (as the seed)."""
 
+import importlib
 import sys
 
-from flexunet.cli import config_command
+from flexunet.cli import inspect_main
 
 
 class TensorflowUNet:
     """A UNet built from a train_eval_infer.config, with the seed's train/evaluate/infer methods."""
 
     def __init__(self, config_file: str = "./train_eval_infer.config"):
-        from flexunet import config, modelio, train, evaluate, infer, inspect_model
-        self._steps = (modelio, train, evaluate, infer, inspect_model)
+        from flexunet import config, modelio
         self.config = config.load_config(config_file)
         self.model = modelio.compile_from_section(modelio.unet_from_section(self.config.model), self.config.model)
         self.threshold = None
 
-    def train(self):
-        return self._steps[1].run_training(self.config)
+    def _step(self, module: str, function: str, *args):
+        return getattr(importlib.import_module(f"flexunet.{module}"), function)(self.config, *args)
+
+    def train(self) -> dict:
+        return self._step("train", "run_training")
 
     def load_model(self):
-        self.model, self.threshold = self._steps[0].load_trained(self.config, compile_model=True)
+        self.model, self.threshold = self._step("modelio", "load_trained", True)
         return self.model
 
-    def evaluate(self, section: str = "eval"):
-        return self._steps[2].run_evaluation(self.config, section)
+    def evaluate(self, section: str = "eval") -> dict:
+        return self._step("evaluate", "run_evaluation", section)
 
-    def infer(self):
-        return self._steps[3].run_inference(self.config)
+    def infer(self) -> list:
+        return self._step("infer", "run_inference")
 
-    def infer_tiles(self):
-        return self._steps[3].run_tiled_inference(self.config)
+    def infer_tiles(self) -> list:
+        return self._step("infer", "run_tiled_inference")
 
-    def inspect(self, out_dir: str = "./inspection"):
-        return self._steps[4].inspect_model(self.model, out_dir)
+    def inspect(self, out_dir: str = "./inspection") -> dict:
+        return importlib.import_module("flexunet.inspect_model").inspect_model(self.model, out_dir)
 
 
 if __name__ == "__main__":
-    sys.exit(config_command("Build the model and print its size.",
-                            lambda c: print(f"{TensorflowUNet(c.source).model.count_params():,} parameters")))
+    sys.exit(inspect_main(sys.argv[1:]))
