@@ -10,10 +10,8 @@ class TensorflowUNet:
     """A UNet built from a train_eval_infer.config, with the seed's train/evaluate/infer methods."""
 
     def __init__(self, config_file: str = "./train_eval_infer.config"):
-        from flexunet import config, modelio
-        self.config = config.load_config(config_file)
-        self.model = modelio.compile_from_section(modelio.unet_from_section(self.config.model), self.config.model)
-        self.threshold = None
+        self.config = importlib.import_module("flexunet.config").load_config(config_file)
+        self.model, self.threshold = self._step("modelio", "compiled_unet"), None
 
     def _step(self, module: str, function: str, *args):
         return getattr(importlib.import_module(f"flexunet.{module}"), function)(self.config, *args)

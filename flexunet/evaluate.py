@@ -13,7 +13,14 @@ from flexunet.data.pairs import source_cell_id
 from flexunet.data.sources import dataset_source
 from flexunet.fsutil import atomic_write_text, prepare_output_dir
 from flexunet.modelio import load_trained
-from flexunet.predict import batched, confusion, dice_from_counts, iou_from_counts, model_predictor, to_mask
+from flexunet.predict import (
+    batched,
+    confusion,
+    dice_from_counts,
+    iou_from_counts,
+    model_predictor,
+    to_mask,
+)
 
 PER_IMAGE_COLUMNS = ["file", "source_cell", "dice", "iou", "precision", "recall",
                      "true_pixels", "pred_pixels"]

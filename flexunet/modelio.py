@@ -35,6 +35,11 @@ def compile_from_section(model: keras.Model, m: ModelSection) -> keras.Model:
                         m.jit_compile)
 
 
+def compiled_unet(config: Config) -> keras.Model:
+    """The [model] UNet, compiled with its loss, metrics and optimizer (untrained)."""
+    return compile_from_section(unet_from_section(config.model), config.model)
+
+
 def write_info(model_dir: str, info: dict) -> None:
     atomic_write_text(Path(model_dir) / INFO_FILE, json.dumps(info, indent=1, default=str))
 

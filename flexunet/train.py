@@ -21,15 +21,29 @@ from flexunet.callbacks import (
 from flexunet.config import Config
 from flexunet.data.augment import AugmentOptions, Augmentor
 from flexunet.data.checks import describe_split
-from flexunet.data.dataset import PairSource, SegmentationBatches, resize_image, should_cache
+from flexunet.data.dataset import (
+    PairSource,
+    SegmentationBatches,
+    resize_image,
+    should_cache,
+)
 from flexunet.data.io import list_images, read_image
 from flexunet.data.pairs import grouped_split, seed_split
 from flexunet.data.sources import dataset_source, model_size
 from flexunet.distribute import strategy_scope
 from flexunet.errors import ConfigError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
-from flexunet.modelio import compile_from_section, model_signature, unet_from_section, write_info
-from flexunet.predict import best_threshold_from_counts, model_predictor, threshold_counts
+from flexunet.modelio import (
+    compiled_unet,
+    model_signature,
+    unet_from_section,
+    write_info,
+)
+from flexunet.predict import (
+    best_threshold_from_counts,
+    model_predictor,
+    threshold_counts,
+)
 
 
 def split_sources(config: Config) -> tuple[PairSource, PairSource, str]:
@@ -136,7 +150,7 @@ def run_training(config: Config, verbose: str | int = "auto") -> dict:
             model = keras.saving.load_model(str(Path(t.model_dir) / LAST_MODEL), safe_mode=True)
             print(f"Resuming after epoch {state['epoch']} from {Path(t.model_dir) / LAST_MODEL}")
         else:
-            model = compile_from_section(unet_from_section(config.model), config.model)
+            model = compiled_unet(config)
     start = 0 if state is None else state["epoch"] + 1
     history = HistoryWriter(t.eval_dir, _metric_columns(config), state.get("history") if state else None)
     training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
