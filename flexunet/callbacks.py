@@ -85,6 +85,25 @@ class EpochSeeds(keras.callbacks.Callback):
             generator.state.assign(state)
 
 
+class AverageWeightsSwap(keras.callbacks.SwapEMAWeights):
+    """Validation, checkpoints and inference use the weights' moving average ([model] ema_momentum).
+
+    At each epoch end the average is swapped into the model (the raw weights wait in the
+    optimizer's average slots) and swapped back when the next epoch begins, so a checkpoint holds
+    both and a run resumed from it (`resumed`) continues exactly. Unlike Keras's own callback it
+    never overwrites the raw weights at the planned last epoch, so a finished run can be extended.
+    """
+
+    def __init__(self, resumed: bool = False):
+        super().__init__(swap_on_epoch=True)
+        self._ema_weights_in_model = resumed
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+
 class TrainingState(keras.callbacks.Callback):
     """Best checkpoint on val_loss, early stopping, plateau LR reduction, and resumable state.
 

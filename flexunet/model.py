@@ -144,12 +144,15 @@ def resolve_jit(jit_compile: bool | None) -> bool | str:
     return "auto" if keras.backend.backend() == "jax" else False
 
 
-def make_optimizer(name: str, learning_rate: float, clipvalue: float | None, what: str = "optimizer"):
-    """An optimizer from the registry; clipvalue None means no clipping."""
+def make_optimizer(name: str, learning_rate: float, clipvalue: float | None, ema_momentum: float | None = None,
+                   what: str = "optimizer") -> keras.optimizers.Optimizer:
+    """An optimizer from the registry; clipvalue None means no clipping, ema_momentum None no EMA."""
     cls = look_up_option(name.lower(), OPTIMIZERS, what)
     kwargs = {"learning_rate": learning_rate}
     if clipvalue is not None:
         kwargs["clipvalue"] = clipvalue
+    if ema_momentum is not None:
+        kwargs.update(use_ema=True, ema_momentum=ema_momentum)
     return cls(**kwargs)
 
 
@@ -161,10 +164,11 @@ def compile_unet(
     learning_rate: float = 1e-4,
     clipvalue: float | None = None,
     jit_compile: bool | None = None,
+    ema_momentum: float | None = None,
 ) -> keras.Model:
     """Compile with registry names for loss, metrics and optimizer."""
     model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate, clipvalue),
+        optimizer=make_optimizer(optimizer, learning_rate, clipvalue, ema_momentum),
         loss=BatchLoss(look_up_option(loss, LOSSES, "loss").__name__),
         metrics=[look_up_option(m, METRICS, "metrics") for m in metrics],
         jit_compile=resolve_jit(jit_compile),

@@ -32,7 +32,7 @@ def unet_from_section(m: ModelSection) -> keras.Model:
 
 def compile_from_section(model: keras.Model, m: ModelSection) -> keras.Model:
     return compile_unet(model, m.loss, m.metrics, m.optimizer, m.learning_rate, m.clipvalue,
-                        m.jit_compile)
+                        m.jit_compile, m.ema_momentum)
 
 
 def compiled_unet(config: Config) -> keras.Model:

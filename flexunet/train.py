@@ -12,6 +12,7 @@ from flexunet import plots
 from flexunet.callbacks import (
     BEST_MODEL,
     LAST_MODEL,
+    AverageWeightsSwap,
     EpochChangeInfer,
     EpochSeeds,
     HistoryWriter,
@@ -156,6 +157,8 @@ def run_training(config: Config, verbose: str | int = "auto") -> dict:
     training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
                              t.reducer_patience, history, state)
     callbacks = [EpochSeeds(t.seed), history, training]
+    if config.model.ema_momentum is not None:
+        callbacks.insert(0, AverageWeightsSwap(resumed=state is not None))
     if t.epoch_change_infer:
         images, names = _preview_images(config, val_src)
         callbacks.append(EpochChangeInfer(images, names, t.epoch_change_infer_dir))

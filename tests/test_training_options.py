@@ -57,3 +57,19 @@ def test_streaming_and_in_memory_training_agree(tmp_path, data):
     _, _, streamed = train(tmp_path / "stream", data, epochs=1, in_memory=False, seed=5)
     _, _, cached = train(tmp_path / "memory", data, epochs=1, in_memory=True, seed=5)
     assert streamed["loss"] == cached["loss"] and streamed["val_loss"] == cached["val_loss"]
+
+
+def test_weight_averaging_resumes_exactly(tmp_path, data):
+    """With [model] ema_momentum, 2 epochs + resume to 4 equals 4 epochs straight."""
+    def run(folder, epochs, resume):
+        keys = {"epochs": epochs, "batch_size": 4, "patience": 0, "image_datapath": f'"{data.images}"',
+                "mask_datapath": f'"{data.masks}"', "validation_split": 0.25, "resume": resume}
+        config = load_config(write_config(folder, model=tiny_model_section(ema_momentum=0.9), train=keys))
+        run_training(config, verbose=0)
+        return json.loads((folder / "eval" / "history.json").read_text())
+
+    straight = run(tmp_path / "straight", 4, False)
+    run(tmp_path / "resumed", 2, False)
+    resumed = run(tmp_path / "resumed", 4, True)
+    assert resumed["epoch"] == [0, 1, 2, 3]
+    assert resumed["loss"] == straight["loss"] and resumed["val_loss"] == straight["val_loss"]

@@ -34,6 +34,9 @@ class ModelSection:
     loss: str = key("binary_crossentropy", Str(), "Loss name (see the losses table in the README).")
     metrics: tuple = key(["binary_accuracy"], ListOf(Str()), "Metric names computed while training.")
     optimizer: str = key("adam", Str(), "Optimizer name: adam, adamw, sgd or rmsprop.")
+    ema_momentum: object = key(None, Optional(Float(min=0.0, max=1.0, min_open=True, max_open=True)),
+                               "Keep an exponential moving average of the weights (e.g. 0.998) and "
+                               "validate, checkpoint and infer with it; None = off.")
     normalization: bool = key(False, Bool(), "Add BatchNormalization after every conv.")
     show_summary: bool = key(False, Bool(), "Print the model summary when the model is built.")
     mixed_precision: bool = key(False, Bool(),
