@@ -113,7 +113,7 @@ class TrainingState(keras.callbacks.Callback):
 
     def __init__(self, model_dir: str, patience: int, reducer: bool, reducer_factor: float,
                  reducer_patience: int, history: HistoryWriter, state: dict | None = None,
-                 save_last: bool = True):
+                 signature: dict | None = None, save_last: bool = True):
         super().__init__()
         self.model_dir = Path(model_dir)
         self.patience = patience
@@ -122,6 +122,7 @@ class TrainingState(keras.callbacks.Callback):
         self.reducer_patience = reducer_patience
         self.history = history
         self.save_last = save_last
+        self.signature = signature
         self.state = state or {"epoch": -1, "best": None, "best_epoch": None, "wait": 0,
                                "reducer_wait": 0, "stopped": False}
 
@@ -154,6 +155,7 @@ class TrainingState(keras.callbacks.Callback):
                 atomic_save(self.model_dir / BEST_MODEL, self.model.save)
             print(f"\nEpoch {epoch}: val_loss improved to {monitor:.4f}; saved {self.model_dir / BEST_MODEL}")
         s["history"] = self.history.history
+        s["model"] = self.signature
         atomic_write_text(self.model_dir / STATE_FILE, json.dumps(s, indent=1))
 
 

@@ -32,7 +32,7 @@ from flexunet.data.io import list_images, read_image
 from flexunet.data.pairs import grouped_split, seed_split
 from flexunet.data.sources import dataset_source, model_size
 from flexunet.distribute import strategy_scope
-from flexunet.errors import ConfigError
+from flexunet.errors import ConfigError, ModelError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
 from flexunet.modelio import (
     compiled_unet,
@@ -130,8 +130,20 @@ def _seed(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def run_training(config: Config, verbose: str | int = "auto") -> dict:
-    """Train the [model] UNet on [train] data; returns a summary of the run."""
+def _check_resumable(config: Config, state: dict) -> None:
+    saved, current = state.get("model"), model_signature(config.model)
+    if saved and saved != current:
+        diffs = ", ".join(f"{k} = {saved.get(k)} (config says {current.get(k)})"
+                          for k in current if saved.get(k) != current.get(k))
+        raise ConfigError(f"{config.where('train', 'resume')}: the interrupted run in {config.train.model_dir} "
+                          f"was trained with {diffs}; restore those [model] values or set resume = False")
+
+
+def run_training(config: Config, verbose: str | int | None = None) -> dict:
+    """Train the [model] UNet on [train] data; returns a summary of the run.
+
+    verbose None shows Keras's progress bar on a terminal and one line per epoch otherwise.
+    """
     t = config.train
     _seed(t.seed, t.deterministic)
     train_src, val_src, how = split_sources(config)
@@ -139,6 +151,8 @@ def run_training(config: Config, verbose: str | int = "auto") -> dict:
     state = load_state(t.model_dir) if t.resume else None
     if t.resume and state is None:
         print(f"[train] resume = True, but {t.model_dir} holds no interrupted run; starting afresh")
+    if state is not None:
+        _check_resumable(config, state)
     _folders(config, resume=state is not None)
     if state is None:
         atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
@@ -155,8 +169,8 @@ def run_training(config: Config, verbose: str | int = "auto") -> dict:
     start = 0 if state is None else state["epoch"] + 1
     history = HistoryWriter(t.eval_dir, _metric_columns(config), state.get("history") if state else None)
     training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
-                             t.reducer_patience, history, state)
-    callbacks = [EpochSeeds(t.seed), history, training]
+                             t.reducer_patience, history, state, model_signature(config.model))
+    callbacks = [keras.callbacks.TerminateOnNaN(), EpochSeeds(t.seed), history, training]
     if config.model.ema_momentum is not None:
         callbacks.insert(0, AverageWeightsSwap(resumed=state is not None))
     if t.epoch_change_infer:
@@ -173,15 +187,19 @@ def run_training(config: Config, verbose: str | int = "auto") -> dict:
         if config.generator.debug:
             save_batch_preview(train_batches, Path(t.eval_dir) / "augmented_batch.png")
         if start < t.epochs:
+            if verbose is None:
+                verbose = "auto" if sys.stdout.isatty() else 2
             model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
-                      shuffle=False,
-                      callbacks=callbacks, verbose=verbose if sys.stdout.isatty() else 2)
+                      shuffle=False, callbacks=callbacks, verbose=verbose)
     return finish_training(config, val_src, training.state)
 
 
 def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
     """Reload the best model, choose the threshold on validation, write model_info.json."""
     t = config.train
+    if not (Path(t.model_dir) / BEST_MODEL).exists():
+        raise ModelError(f"{config.where('train', 'model_dir')}: training ended without a finite val_loss, "
+                         "so no best model was saved; lower [model] learning_rate or check the masks")
     best = unet_from_section(config.model)
     best.load_weights(str(Path(t.model_dir) / BEST_MODEL))
     threshold, val_dice = 0.5, None
@@ -196,7 +214,7 @@ def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
         "threshold": threshold, "validation_dice": val_dice, "best_epoch": state.get("best_epoch"),
         "best_val_loss": state.get("best"), "epochs_run": state.get("epoch", -1) + 1,
         "model": model_signature(config.model), "backend": keras.backend.backend(),
-        "config": str(config.source),
+        "config": str(Path(config.source).resolve()),
     }
     write_info(t.model_dir, info)
     print(f"Best model: {Path(t.model_dir) / BEST_MODEL} (epoch {state.get('best_epoch')}); "

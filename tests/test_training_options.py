@@ -6,6 +6,7 @@ import pytest
 
 from conftest import make_tiny_dataset, tiny_model_section, write_config
 from flexunet.config import load_config
+from flexunet.errors import ConfigError, ModelError
 from flexunet.train import run_training
 
 
@@ -73,3 +74,24 @@ def test_weight_averaging_resumes_exactly(tmp_path, data):
     resumed = run(tmp_path / "resumed", 4, True)
     assert resumed["epoch"] == [0, 1, 2, 3]
     assert resumed["loss"] == straight["loss"] and resumed["val_loss"] == straight["val_loss"]
+
+
+def test_resume_with_another_architecture_is_refused(tmp_path, data):
+    keys = {"epochs": 1, "batch_size": 4, "image_datapath": f'"{data.images}"', "mask_datapath": f'"{data.masks}"'}
+    run_training(load_config(write_config(tmp_path, model=tiny_model_section(), train=keys)), verbose=0)
+    changed = load_config(write_config(tmp_path, model=tiny_model_section(base_filters=8),
+                                       train={**keys, "epochs": 2, "resume": True}))
+    with pytest.raises(ConfigError, match=r"\[train\] resume in .*: the interrupted run in .* was trained with "
+                                          r"base_filters = 4 \(config says 8\)"):
+        run_training(changed, verbose=0)
+
+
+def test_a_run_without_any_finite_val_loss_says_so(tmp_path, data):
+    """When no epoch had a finite val_loss, no best model exists: finish_training says why."""
+    from flexunet.train import finish_training, split_sources
+
+    keys = {"epochs": 1, "batch_size": 4, "image_datapath": f'"{data.images}"', "mask_datapath": f'"{data.masks}"'}
+    config = load_config(write_config(tmp_path, model=tiny_model_section(), train=keys))
+    (tmp_path / "models").mkdir()
+    with pytest.raises(ModelError, match=r"\[train\] model_dir in .*: training ended without a finite val_loss"):
+        finish_training(config, split_sources(config)[1], {})
