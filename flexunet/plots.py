@@ -44,11 +44,10 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour=(0, 255, 0), alpha: floa
     """The image with mask pixels (> 127) tinted in `colour`, and the mask outline drawn solid."""
     import cv2
 
-    rgb = _as_rgb(image).astype(np.float32)
+    rgb = np.ascontiguousarray(_as_rgb(image))
     inside = mask > 127
-    tint = np.array(colour, np.float32)
-    rgb[inside] = rgb[inside] * (1 - alpha) + tint * alpha
-    out = rgb.clip(0, 255).astype(np.uint8)
+    tinted = cv2.addWeighted(rgb, 1 - alpha, np.full_like(rgb, colour), alpha, 0)
+    out = np.where(inside[..., None], tinted, rgb)
     contours, _ = cv2.findContours(inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, tuple(int(c) for c in colour), 1)
     return out
