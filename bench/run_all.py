@@ -13,11 +13,11 @@ import benchlib  # noqa: E402
 
 DETAILS = """\
 .venv/bin/python bench/run_all.py [--quick] [--out bench/results/bench.json] [--only train,infer]
-Order: data, train, sweep, infer, memory, generator. Each module also runs alone and writes
+Order: data, train, sweep, recipes, infer, memory, generator. Each module also runs alone and writes
 bench/results/<name>[_quick].json. --quick shrinks everything (tiny model, few steps) for a smoke test.
 """
 BENCH = Path(__file__).resolve().parent
-MODULES = ("data", "train", "sweep", "infer", "memory", "generator")
+MODULES = ("data", "train", "sweep", "recipes", "infer", "memory", "generator")
 
 
 def command(name: str, quick: bool, repeats: int, out: Path) -> list[str]:
@@ -53,6 +53,10 @@ def headline(results: dict) -> dict:
         out["best_train_batch"] = s["sweep"]["best_train_batch"]
         out["backends_train_img_per_s"] = {k: med(v["train_img_per_s"]) for k, v in s["backends"].items()
                                            if isinstance(v, dict) and "train_img_per_s" in v}
+    if "recipes" in results:
+        r = results["recipes"]
+        out["recipe_speedup_vs_seed_per_epoch"] = r["speedup_vs_seed_recipe"]
+        out["recipe_seconds_per_epoch_of_1633_images"] = r["seconds_per_epoch_of_1633_images"]
     if "infer" in results:
         i = results["infer"]
         out["infer_ms_per_image"] = {k: med(v) for k, v in i["ms_per_image"].items()}

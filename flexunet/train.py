@@ -139,10 +139,12 @@ def _check_resumable(config: Config, state: dict) -> None:
                           f"was trained with {diffs}; restore those [model] values or set resume = False")
 
 
-def run_training(config: Config, verbose: str | int | None = None) -> dict:
+def run_training(config: Config, verbose: str | int | None = None,
+                 extra_callbacks: list[keras.callbacks.Callback] = ()) -> dict:
     """Train the [model] UNet on [train] data; returns a summary of the run.
 
-    verbose None shows Keras's progress bar on a terminal and one line per epoch otherwise.
+    verbose None shows Keras's progress bar on a terminal and one line per epoch otherwise;
+    extra_callbacks run after the toolkit's own.
     """
     t = config.train
     _seed(t.seed, t.deterministic)
@@ -178,6 +180,7 @@ def run_training(config: Config, verbose: str | int | None = None) -> dict:
         callbacks.append(EpochChangeInfer(images, names, t.epoch_change_infer_dir))
     if t.tensorboard:
         callbacks.append(tensorboard_callback(config))
+    callbacks += list(extra_callbacks)
     if state is None or not state.get("stopped"):
         train_batches = SegmentationBatches(train_src, t.batch_size, shuffle=True, seed=t.seed,
                                             augment=augmentor(config), workers=t.workers,
