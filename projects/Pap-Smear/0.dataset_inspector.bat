@@ -1,2 +1,3 @@
-rem 0.dataset_inspector for this project
-python ../../ImageMaskDataset.py ./train_eval_infer.config %*
+rem 0.dataset_inspector for this project (set CONFIG=./cpu_train_eval_infer.config to use another config)
+if "%CONFIG%"=="" set CONFIG=./train_eval_infer.config
+python ../../ImageMaskDataset.py %CONFIG% %*

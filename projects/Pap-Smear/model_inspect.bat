@@ -1,2 +1,3 @@
-rem model_inspect for this project
-python ../../TensorflowUNetModelInspector.py ./train_eval_infer.config %*
+rem model_inspect for this project (set CONFIG=./cpu_train_eval_infer.config to use another config)
+if "%CONFIG%"=="" set CONFIG=./train_eval_infer.config
+python ../../TensorflowUNetModelInspector.py %CONFIG% %*

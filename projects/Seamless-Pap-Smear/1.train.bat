@@ -1,2 +1,3 @@
-rem 1.train for this project
-python ../../TensorflowUNetTrainer.py ./train_eval_infer.config %*
+rem 1.train for this project (set CONFIG=./cpu_train_eval_infer.config to use another config)
+if "%CONFIG%"=="" set CONFIG=./train_eval_infer.config
+python ../../TensorflowUNetTrainer.py %CONFIG% %*

@@ -1,2 +1,3 @@
-rem 2.evaluate for this project
-python ../../TensorflowUNetEvaluator.py ./train_eval_infer.config %*
+rem 2.evaluate for this project (set CONFIG=./cpu_train_eval_infer.config to use another config)
+if "%CONFIG%"=="" set CONFIG=./train_eval_infer.config
+python ../../TensorflowUNetEvaluator.py %CONFIG% %*

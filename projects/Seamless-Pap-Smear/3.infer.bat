@@ -1,2 +1,3 @@
-rem 3.infer for this project
-python ../../TensorflowUNetInferencer.py ./train_eval_infer.config %*
+rem 3.infer for this project (set CONFIG=./cpu_train_eval_infer.config to use another config)
+if "%CONFIG%"=="" set CONFIG=./train_eval_infer.config
+python ../../TensorflowUNetInferencer.py %CONFIG% %*

@@ -1,2 +1,3 @@
-rem 4.tiled_infer for this project
-python ../../TensorflowUNetTiledInferencer.py ./train_eval_infer.config %*
+rem 4.tiled_infer for this project (set CONFIG=./cpu_train_eval_infer.config to use another config)
+if "%CONFIG%"=="" set CONFIG=./train_eval_infer.config
+python ../../TensorflowUNetTiledInferencer.py %CONFIG% %*
