@@ -144,8 +144,8 @@ def resolve_jit(jit_compile: bool | None) -> bool | str:
     return "auto" if keras.backend.backend() == "jax" else False
 
 
-def make_optimizer(name: str, learning_rate: float, clipvalue: float | None, ema_momentum: float | None = None,
-                   what: str = "optimizer") -> keras.optimizers.Optimizer:
+def make_optimizer(name: str, learning_rate: float, clipvalue: float | None, what: str = "optimizer",
+                   *, ema_momentum: float | None = None) -> keras.optimizers.Optimizer:
     """An optimizer from the registry; clipvalue None means no clipping, ema_momentum None no EMA."""
     cls = look_up_option(name.lower(), OPTIMIZERS, what)
     kwargs = {"learning_rate": learning_rate}
@@ -168,7 +168,7 @@ def compile_unet(
 ) -> keras.Model:
     """Compile with registry names for loss, metrics and optimizer."""
     model.compile(
-        optimizer=make_optimizer(optimizer, learning_rate, clipvalue, ema_momentum),
+        optimizer=make_optimizer(optimizer, learning_rate, clipvalue, ema_momentum=ema_momentum),
         loss=BatchLoss(look_up_option(loss, LOSSES, "loss").__name__),
         metrics=[look_up_option(m, METRICS, "metrics") for m in metrics],
         jit_compile=resolve_jit(jit_compile),
