@@ -1,6 +1,8 @@
 """Honest accuracy: train a recipe on a grouped split of the real data, score unseen source cells.
 
-python bench/quality.py --recipe bench/recipes/seed.config --name seed [--epochs N]
+python bench/quality.py --recipe bench/recipes/seed.config --name seed [--epochs N] [--max-minutes M]
+An interrupted run continues with --set train.resume=True; --max-minutes ends training after the
+epoch that crosses the budget (recorded in the JSON) and scores the best checkpoint so far.
 Writes bench/results/quality_<name>.json. Runs on CPU (slowly) and on a GPU with KERAS_BACKEND=jax.
 """
 
@@ -29,6 +31,20 @@ from flexunet.train import run_training  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "Pap-Smear-master" / "severe_dysplastic"
 TARGET = MaskOptions(binarize=True, threshold=128, blur=False)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop training after the first epoch that ends past `minutes` of wall time."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.deadline = time.monotonic() + 60 * minutes
+        self.hit = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.monotonic() > self.deadline:
+            self.hit = True
+            self.model.stop_training = True
 
 
 def make_split(data: Path, workdir: Path, holdout: int, seed: int) -> dict:
@@ -107,6 +123,8 @@ def main(argv=None) -> int:
     parser.add_argument("--holdout", type=int, default=32, help="source cells held out (>= 30)")
     parser.add_argument("--split-seed", type=int, default=2026)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop training after the epoch that ends past this budget")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -120,7 +138,8 @@ def main(argv=None) -> int:
     split = make_split(args.data, workdir, args.holdout, args.split_seed)
     config = load_config(derived_config(args.recipe, workdir, args.epochs, args.set))
     start = time.perf_counter()
-    info = run_training(config, verbose=2)
+    limit = [TimeLimit(args.max_minutes)] if args.max_minutes else []
+    info = run_training(config, verbose=2, extra_callbacks=limit)
     train_seconds = time.perf_counter() - start
     scores = score_holdout(config, workdir)
     main_key = "tta={},post={},threshold=selected".format(config.postprocess.tta,
@@ -130,7 +149,8 @@ def main(argv=None) -> int:
         "overrides": args.set,
         "holdout_cells": len(split["test_cells"]), "train_cells": split["train_cells"],
         "split_seed": args.split_seed, "target": "annotation: mask > 128, no blur",
-        "train_seconds": train_seconds, "training": info, "scores": scores,
+        "train_seconds": train_seconds, "training": info,
+        "stopped_by_time_limit": bool(limit and limit[0].hit), "max_minutes": args.max_minutes, "scores": scores,
         "headline": scores[main_key], "backend": keras.backend.backend(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "keras": keras.__version__},
