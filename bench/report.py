@@ -1,0 +1,52 @@
+"""Markdown table of bench/quality.py results, for the README: one row per quality_<name>.json.
+
+python bench/report.py [bench/results/quality_seed.json ...]   (default: every quality_*.json)
+"""
+
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PLAIN = "tta=False,post=False,threshold=0.5"
+HEADER = ("| recipe | epochs (best) | training | pixel Dice | IoU | precision | recall | "
+          "mean Dice per image | Dice without TTA/post-processing at 0.5 |")
+
+
+def row(report: dict) -> str:
+    """One table row; the headline is the recipe's own settings at its selected threshold."""
+    h, t = report["headline"], report["training"]
+    minutes = f"{report['train_seconds'] / 60:.0f} min"
+    if "train.resume=True" in report.get("overrides", []):
+        minutes += " after resuming"
+    stopped = " (time limit)" if report.get("stopped_by_time_limit") else ""
+    plain = report["scores"][PLAIN]["pixel_dice"]
+    return (f"| {report['name']} | {t['epochs_run']} ({t['best_epoch']}){stopped} | {minutes} | "
+            f"**{h['pixel_dice']:.4f}** | {h['pixel_iou']:.4f} | {h['pixel_precision']:.4f} | "
+            f"{h['pixel_recall']:.4f} | {h['mean_dice']:.4f} | {plain:.4f} |")
+
+
+def table(paths: list[Path]) -> str:
+    reports = [json.loads(p.read_text()) for p in paths]
+    cells = {(r["holdout_cells"], r["split_seed"]) for r in reports}
+    if len(cells) > 1:
+        raise SystemExit(f"error: the results use different splits {sorted(cells)}; compare like with like")
+    lines = [HEADER, "| " + " | ".join(["---"] * 9) + " |", *map(row, reports)]
+    held, seed = cells.pop()
+    h = reports[0]["headline"]
+    lines.append(f"\n{held} held-out source cells ({h['images']} images), split seed {seed}, "
+                 f"target = annotation (mask > 128, no blur).")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(a) for a in argv] or sorted(RESULTS.glob("quality_*.json"))
+    if not paths:
+        print(f"error: no quality_*.json in {RESULTS}; run bench/quality.py first", file=sys.stderr)
+        return 1
+    print(table(paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
