@@ -9,6 +9,29 @@ import keras
 from flexunet.errors import ConfigError
 
 
+def worker_index(mode: str, environ: dict | None = None) -> int | None:
+    """This process's worker index in a multi-worker TensorFlow run, or None on a single machine.
+
+    TF_CONFIG names the cluster; the chief is the "chief" task if the cluster has one, else worker 0.
+    Chief tasks report 0; other workers their position in the "worker" list (+1 when a chief exists).
+    """
+    env = os.environ if environ is None else environ
+    if mode == "none" or keras.backend.backend() != "tensorflow":
+        return None
+    tf_config = json.loads(env.get("TF_CONFIG", "{}") or "{}")
+    cluster, task = tf_config.get("cluster", {}), tf_config.get("task", {})
+    if len(cluster.get("worker", [])) + len(cluster.get("chief", [])) < 2:
+        return None
+    if task.get("type") == "chief":
+        return 0
+    return int(task.get("index", 0)) + (1 if cluster.get("chief") else 0)
+
+
+def worker_folder(folder: str, index: int | None) -> str:
+    """Where a worker writes `folder`: the chief (0 or None) the folder itself, others a sibling."""
+    return folder if not index else f"{folder.rstrip('/')}_worker{index}"
+
+
 def strategy_scope(mode: str, where: str = "[train] distribution"):
     """A context in which to build and compile the model for `mode` ("none" or "mirrored").
 
@@ -23,7 +46,8 @@ def strategy_scope(mode: str, where: str = "[train] distribution"):
         import tensorflow as tf
 
         tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-        if len(tf_config.get("cluster", {}).get("worker", [])) > 1:
+        cluster = tf_config.get("cluster", {})
+        if len(cluster.get("worker", [])) + len(cluster.get("chief", [])) > 1:
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         else:
             strategy = tf.distribute.MirroredStrategy()

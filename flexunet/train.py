@@ -2,7 +2,7 @@
 
 import importlib.util
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -31,7 +31,7 @@ from flexunet.data.dataset import (
 from flexunet.data.io import list_images, read_image
 from flexunet.data.pairs import grouped_split, seed_split
 from flexunet.data.sources import dataset_source, model_size
-from flexunet.distribute import strategy_scope
+from flexunet.distribute import strategy_scope, worker_folder, worker_index
 from flexunet.errors import ConfigError, ModelError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
 from flexunet.modelio import (
@@ -122,6 +122,19 @@ def _folders(config, resume: bool) -> None:
                            protected, backup=t.create_backup, keep=resume)
 
 
+def _worker_outputs(config: Config) -> Config:
+    """In a multi-worker run only the chief writes the configured folders; the others write siblings."""
+    index = worker_index(config.train.distribution)
+    if not index:
+        return config
+    t = config.train
+    t = replace(t, model_dir=worker_folder(t.model_dir, index), eval_dir=worker_folder(t.eval_dir, index),
+                epoch_change_infer_dir=worker_folder(t.epoch_change_infer_dir, index))
+    print(f"Worker {index} of a multi-worker run: writing to {t.model_dir} and {t.eval_dir}; "
+          "the chief's folders hold the results")
+    return replace(config, train=t)
+
+
 def _seed(seed: int, deterministic: bool) -> None:
     keras.utils.set_random_seed(seed)
     if deterministic and keras.backend.backend() == "tensorflow":
@@ -146,6 +159,7 @@ def run_training(config: Config, verbose: str | int | None = None,
     verbose None shows Keras's progress bar on a terminal and one line per epoch otherwise;
     extra_callbacks run after the toolkit's own.
     """
+    config = _worker_outputs(config)
     t = config.train
     _seed(t.seed, t.deterministic)
     train_src, val_src, how = split_sources(config)

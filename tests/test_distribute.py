@@ -157,3 +157,65 @@ def test_unknown_backend_is_a_config_error(monkeypatch):
     monkeypatch.setattr(distribute.keras.backend, "backend", lambda: "torch")
     with pytest.raises(ConfigError, match=r"\[train\] distribution.*torch"):
         strategy_scope("mirrored")
+
+
+def _tf_config(cluster: dict, task_type: str, index: int) -> dict:
+    return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})}
+
+
+TWO_WORKERS = {"worker": ["a:1", "b:1"]}
+CHIEF_AND_TWO = {"chief": ["c:1"], "worker": ["a:1", "b:1"]}
+
+
+@pytest.mark.parametrize("mode, environ, expected", [
+    ("mirrored", {}, None),                                            # no TF_CONFIG: one machine
+    ("mirrored", _tf_config({"worker": ["a:1"]}, "worker", 0), None),  # a cluster of one
+    ("none", _tf_config(TWO_WORKERS, "worker", 1), None),              # not distributed
+    ("mirrored", _tf_config(TWO_WORKERS, "worker", 0), 0),             # worker 0 is the chief
+    ("mirrored", _tf_config(TWO_WORKERS, "worker", 1), 1),
+    ("mirrored", _tf_config(CHIEF_AND_TWO, "chief", 0), 0),
+    ("mirrored", _tf_config(CHIEF_AND_TWO, "worker", 0), 1),           # with a chief, workers count from 1
+    ("mirrored", _tf_config(CHIEF_AND_TWO, "worker", 1), 2),
+])
+def test_worker_index(monkeypatch, mode, environ, expected):
+    monkeypatch.setattr(distribute.keras.backend, "backend", lambda: "tensorflow")
+    assert distribute.worker_index(mode, environ) == expected
+
+
+def test_worker_index_is_none_on_jax(monkeypatch):
+    monkeypatch.setattr(distribute.keras.backend, "backend", lambda: "jax")
+    assert distribute.worker_index("mirrored", _tf_config(TWO_WORKERS, "worker", 1)) is None
+
+
+@pytest.mark.parametrize("folder, index, expected", [
+    ("/r/models", None, "/r/models"),
+    ("/r/models", 0, "/r/models"),
+    ("/r/models", 1, "/r/models_worker1"),
+    ("/r/eval/", 3, "/r/eval_worker3"),
+])
+def test_worker_folder(folder, index, expected):
+    assert distribute.worker_folder(folder, index) == expected
+
+
+def test_non_chief_worker_writes_sibling_folders(monkeypatch, tmp_path):
+    """A second worker writes models_worker1/eval_worker1, never the chief's folders."""
+    from flexunet import train
+    from flexunet.config import load_config
+
+    text = f"""
+[model]
+image_width = 64
+image_height = 64
+[train]
+model_dir = "{tmp_path}/models"
+eval_dir = "{tmp_path}/eval"
+distribution = "mirrored"
+"""
+    (tmp_path / "c.config").write_text(text)
+    config = load_config(tmp_path / "c.config")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": TWO_WORKERS, "task": {"type": "worker", "index": 1}}))
+    monkeypatch.setattr(distribute.keras.backend, "backend", lambda: "tensorflow")
+    moved = train._worker_outputs(config)
+    assert (moved.train.model_dir, moved.train.eval_dir) == (f"{tmp_path}/models_worker1", f"{tmp_path}/eval_worker1")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": TWO_WORKERS, "task": {"type": "worker", "index": 0}}))
+    assert train._worker_outputs(config) is config
