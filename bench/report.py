@@ -9,6 +9,12 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PLAIN = "tta=False,post=False,threshold=0.5"
+LABELS = {
+    "seed": "seed recipe (7 levels, 31.1 M parameters)",
+    "candidate_a": "shipped recipe with learning_rate 1e-3",
+    "candidate_b": "shipped `train_eval_infer.config`",
+    "cpu_candidate": "shipped `cpu_train_eval_infer.config`",
+}
 HEADER = ("| recipe | epochs (best) | training | pixel Dice | IoU | precision | recall | "
           "mean Dice per image | Dice without TTA/post-processing at 0.5 |")
 
@@ -21,7 +27,7 @@ def row(report: dict) -> str:
         minutes += " after resuming"
     stopped = " (time limit)" if report.get("stopped_by_time_limit") else ""
     plain = report["scores"][PLAIN]["pixel_dice"]
-    return (f"| {report['name']} | {t['epochs_run']} ({t['best_epoch']}){stopped} | {minutes} | "
+    return (f"| {LABELS.get(report['name'], report['name'])} | {t['epochs_run']} ({t['best_epoch']}){stopped} | {minutes} | "
             f"**{h['pixel_dice']:.4f}** | {h['pixel_iou']:.4f} | {h['pixel_precision']:.4f} | "
             f"{h['pixel_recall']:.4f} | {h['mean_dice']:.4f} | {plain:.4f} |")
 

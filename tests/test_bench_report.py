@@ -1,0 +1,50 @@
+"""bench/report.py: the README results table from quality JSONs."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SPEC = importlib.util.spec_from_file_location("bench_report", Path(__file__).resolve().parents[1] / "bench" / "report.py")
+report = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(report)
+
+
+def fake(name: str, dice: float, overrides=(), limited=False, cells=32) -> dict:
+    scores = {"pixel_dice": dice, "pixel_iou": dice / (2 - dice), "pixel_precision": 0.9,
+              "pixel_recall": 0.8, "mean_dice": 0.7, "images": 13 * cells}
+    return {"name": name, "headline": scores, "scores": {report.PLAIN: {**scores, "pixel_dice": 0.5}},
+            "training": {"epochs_run": 12, "best_epoch": 7}, "train_seconds": 1800.0,
+            "overrides": list(overrides), "stopped_by_time_limit": limited,
+            "holdout_cells": cells, "split_seed": 2026}
+
+
+@pytest.mark.parametrize("data, expected", [
+    (fake("candidate_b", 0.95),
+     "| shipped `train_eval_infer.config` | 12 (7) | 30 min | **0.9500** | 0.9048 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
+    (fake("seed", 0.9, ["train.resume=True"], limited=True),
+     "| seed recipe (7 levels, 31.1 M parameters) | 12 (7) (time limit) | 30 min after resuming | **0.9000** "
+     "| 0.8182 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
+    (fake("other", 0.8), "| other | 12 (7) | 30 min | **0.8000** | 0.6667 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
+])
+def test_row(data, expected):
+    assert report.row(data) == expected
+
+
+def test_table_states_the_split(tmp_path):
+    paths = []
+    for name in ("a", "b"):
+        paths.append(tmp_path / f"quality_{name}.json")
+        paths[-1].write_text(json.dumps(fake(name, 0.9)))
+    lines = report.table(paths).splitlines()
+    assert lines[0] == report.HEADER and len(lines) == 6
+    assert lines[-1] == ("32 held-out source cells (416 images), split seed 2026, "
+                         "target = annotation (mask > 128, no blur).")
+
+
+def test_results_of_different_splits_are_refused(tmp_path):
+    (tmp_path / "quality_a.json").write_text(json.dumps(fake("a", 0.9)))
+    (tmp_path / "quality_b.json").write_text(json.dumps(fake("b", 0.9, cells=40)))
+    with pytest.raises(SystemExit, match=r"different splits \[\(32, 2026\), \(40, 2026\)\]"):
+        report.table(sorted(tmp_path.glob("*.json")))
