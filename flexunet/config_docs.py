@@ -38,7 +38,7 @@ def _spec_kind(spec):
     return spec.inner if isinstance(spec, Optional) else spec
 
 
-def format_default(value, spec) -> str:
+def format_default(value: object, spec: object) -> str:
     """A default written the way it would appear in the INI file."""
     kind = _spec_kind(spec)
     if value is None or isinstance(value, bool):

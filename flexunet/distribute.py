@@ -32,7 +32,7 @@ def worker_folder(folder: str, index: int | None) -> str:
     return folder if not index else f"{folder.rstrip('/')}_worker{index}"
 
 
-def strategy_scope(mode: str, where: str = "[train] distribution"):
+def strategy_scope(mode: str, where: str = "[train] distribution") -> contextlib.AbstractContextManager:
     """A context in which to build and compile the model for `mode` ("none" or "mirrored").
 
     TensorFlow: MirroredStrategy over local devices, or MultiWorkerMirroredStrategy when

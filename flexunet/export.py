@@ -12,6 +12,7 @@ import numpy as np
 
 from flexunet.callbacks import BEST_MODEL
 from flexunet.cli import DEFAULT_CONFIG, guarded
+from flexunet.config import Config
 from flexunet.errors import FlexUNetError
 from flexunet.fsutil import atomic_save, atomic_write_text, prepare_output_dir
 from flexunet.registry import closest
@@ -162,7 +163,7 @@ def export_model(model: keras.Model, out_dir: Path, formats: list[str], threshol
     return written
 
 
-def run_export(config, output: str | None = None, formats: str | None = None,
+def run_export(config: Config, output: str | None = None, formats: str | None = None,
                check: bool = True) -> dict[str, Path]:
     """Export the best model of [train] model_dir to `output` (default <model_dir>/export)."""
     from flexunet.modelio import load_trained

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from flexunet.errors import OutputError
 
@@ -59,7 +60,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_save(path: str | os.PathLike, save) -> None:
+def atomic_save(path: str | os.PathLike, save: Callable[[Path], object]) -> None:
     """Call save(tmp_path) for a temp path with the same suffix, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,12 @@
 """Losses and metrics by name, on keras.ops, registered so saved .keras models reload."""
 
+from typing import Any
+
 import keras
 import numpy as np
 from keras import ops
+
+Tensor = Any  # a backend tensor: tf.Tensor, jax.Array or numpy array
 
 EPSILON = 1e-7
 SMOOTH = 1.0
@@ -12,12 +16,12 @@ def _register(fn):
     return keras.saving.register_keras_serializable(package="flexunet", name=fn.__name__)(fn)
 
 
-def _f32(y_true, y_pred):
+def _f32(y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor]:
     return ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
 
 
 @_register
-def binary_crossentropy(y_true, y_pred):
+def binary_crossentropy(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Mean over all pixels of -[y log p + (1-y) log(1-p)], with p clipped to [1e-7, 1-1e-7]."""
     y, p = _f32(y_true, y_pred)
     p = ops.clip(p, EPSILON, 1.0 - EPSILON)
@@ -25,14 +29,14 @@ def binary_crossentropy(y_true, y_pred):
 
 
 @_register
-def binary_accuracy(y_true, y_pred):
+def binary_accuracy(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Fraction of pixels where (p > 0.5) equals y."""
     y, p = _f32(y_true, y_pred)
     return ops.mean(ops.cast(ops.equal(y, ops.cast(p > 0.5, "float32")), "float32"))
 
 
 @_register
-def dice_coef(y_true, y_pred):
+def dice_coef(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """(2 sum(y p) + 1) / (sum(y) + sum(p) + 1), sums over the whole batch (smooth = 1)."""
     y, p = _f32(y_true, y_pred)
     intersection = ops.sum(y * p)
@@ -40,19 +44,19 @@ def dice_coef(y_true, y_pred):
 
 
 @_register
-def dice_loss(y_true, y_pred):
+def dice_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """1 - dice_coef."""
     return 1.0 - dice_coef(y_true, y_pred)
 
 
 @_register
-def bce_dice_loss(y_true, y_pred):
+def bce_dice_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """(binary_crossentropy + dice_loss) / 2."""
     return (binary_crossentropy(y_true, y_pred) + dice_loss(y_true, y_pred)) / 2.0
 
 
 @_register
-def jacard_similarity(y_true, y_pred):
+def jacard_similarity(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """sum(y p) / (sum(y + p - y p) + 1e-7), sums over the whole batch (Jaccard index)."""
     y, p = _f32(y_true, y_pred)
     intersection = ops.sum(y * p)
@@ -60,7 +64,7 @@ def jacard_similarity(y_true, y_pred):
 
 
 @_register
-def jacard_loss(y_true, y_pred):
+def jacard_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """1 - jacard_similarity."""
     return 1.0 - jacard_similarity(y_true, y_pred)
 
@@ -70,7 +74,7 @@ def _per_image_sum(x):
 
 
 @_register
-def iou_coef(y_true, y_pred):
+def iou_coef(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Mean over images of (sum|y p| + 1) / (sum(y) + sum(p) - sum|y p| + 1) (smooth = 1)."""
     y, p = _f32(y_true, y_pred)
     intersection = _per_image_sum(ops.abs(y * p))
@@ -79,13 +83,13 @@ def iou_coef(y_true, y_pred):
 
 
 @_register
-def iou_loss(y_true, y_pred):
+def iou_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """1 - iou_coef."""
     return 1.0 - iou_coef(y_true, y_pred)
 
 
 @_register
-def bce_iou_loss(y_true, y_pred):
+def bce_iou_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """(binary_crossentropy + 1 - iou_coef) / 2."""
     return (binary_crossentropy(y_true, y_pred) + iou_loss(y_true, y_pred)) / 2.0
 
@@ -97,7 +101,7 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     return (g / g.sum()).astype("float32")
 
 
-def ssim(y_true, y_pred, max_val: float = 1.0, size: int = 11, sigma: float = 1.5):
+def ssim(y_true: Tensor, y_pred: Tensor, max_val: float = 1.0, size: int = 11, sigma: float = 1.5) -> Tensor:
     """Per-image SSIM as tf.image.ssim computes it (Gaussian 11x11, sigma 1.5, valid windows):
 
     SSIM = mean over windows and channels of
@@ -123,13 +127,13 @@ def ssim(y_true, y_pred, max_val: float = 1.0, size: int = 11, sigma: float = 1.
 
 
 @_register
-def ssim_loss(y_true, y_pred):
+def ssim_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Mean over images of 1 - SSIM(y, p) with max_val = 1."""
     return ops.mean(1.0 - ssim(y_true, y_pred))
 
 
 @_register
-def basnet_hybrid_loss(y_true, y_pred):
+def basnet_hybrid_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """binary_crossentropy + ssim_loss + jacard_loss (BASNet hybrid loss)."""
     return (
         binary_crossentropy(y_true, y_pred)
@@ -139,7 +143,7 @@ def basnet_hybrid_loss(y_true, y_pred):
 
 
 @_register
-def sensitivity(y_true, y_pred):
+def sensitivity(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """sum(round(clip(y p, 0, 1))) / (sum(round(clip(y, 0, 1))) + 1e-7): recall of nucleus pixels."""
     y, p = _f32(y_true, y_pred)
     true_positives = ops.sum(ops.round(ops.clip(y * p, 0.0, 1.0)))
@@ -148,7 +152,7 @@ def sensitivity(y_true, y_pred):
 
 
 @_register
-def specificity(y_true, y_pred):
+def specificity(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """sum(round(clip((1-y)(1-p), 0, 1))) / (sum(round(clip(1-y, 0, 1))) + 1e-7)."""
     y, p = _f32(y_true, y_pred)
     true_negatives = ops.sum(ops.round(ops.clip((1.0 - y) * (1.0 - p), 0.0, 1.0)))

@@ -53,7 +53,8 @@ def _conv(filters, kernel, dilation, name, dtype):
     )
 
 
-def conv_block(x, filters, kernel, dilation, dropout, normalization, prefix, dtype):
+def conv_block(x: keras.KerasTensor, filters: int, kernel: int, dilation: int, dropout: float,
+               normalization: bool, prefix: str, dtype: str) -> keras.KerasTensor:
     """conv-relu [BN] dropout conv-relu [BN], as the seed's encoder and decoder levels."""
     x = _conv(filters, kernel, dilation, f"{prefix}_conv1", dtype)(x)
     if normalization:
@@ -65,7 +66,8 @@ def conv_block(x, filters, kernel, dilation, dropout, normalization, prefix, dty
     return x
 
 
-def decoder_block(x, skip, filters, kernel, dilation, dropout, normalization, prefix, dtype):
+def decoder_block(x: keras.KerasTensor, skip: keras.KerasTensor, filters: int, kernel: int, dilation: int,
+                  dropout: float, normalization: bool, prefix: str, dtype: str) -> keras.KerasTensor:
     """2x2 stride-2 transposed conv, concatenation with the skip, then a conv block."""
     x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"{prefix}_up", dtype=dtype)(x)
     x = layers.Concatenate(name=f"{prefix}_concat", dtype=dtype)([x, skip])

@@ -40,7 +40,8 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     return image[:, :, :3]
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, colour=(0, 255, 0), alpha: float = 0.45) -> np.ndarray:
+def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = (0, 255, 0),
+            alpha: float = 0.45) -> np.ndarray:
     """The image with mask pixels (> 127) tinted in `colour`, and the mask outline drawn solid."""
     import cv2
 

@@ -1,8 +1,9 @@
 """Prediction steps shared by evaluation and inference: batching, flip TTA, threshold, post-processing."""
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
+import keras
 import numpy as np
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
@@ -34,7 +35,7 @@ def with_flip_tta(predict: PredictFn) -> PredictFn:
     return tta
 
 
-def model_predictor(model, tta: bool = False) -> PredictFn:
+def model_predictor(model: keras.Model, tta: bool = False) -> PredictFn:
     """A predict function over a Keras model (one call per batch, no per-image overhead)."""
 
     def predict(images: np.ndarray) -> np.ndarray:
@@ -93,13 +94,13 @@ def iou_from_counts(tp: int, fp: int, fn: int) -> float:
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
-def threshold_counts(probs: np.ndarray, truth: np.ndarray, candidates=THRESHOLDS) -> np.ndarray:
+def threshold_counts(probs: np.ndarray, truth: np.ndarray, candidates: Sequence[float] = THRESHOLDS) -> np.ndarray:
     """(TP, FP, FN) pixel counts for each candidate threshold: an array (len(candidates), 3)."""
     t = truth.astype(bool)
     return np.array([confusion(t, probs > thr) for thr in candidates], dtype=np.int64)
 
 
-def best_threshold_from_counts(counts: np.ndarray, candidates=THRESHOLDS) -> tuple[float, float]:
+def best_threshold_from_counts(counts: np.ndarray, candidates: Sequence[float] = THRESHOLDS) -> tuple[float, float]:
     """(threshold, pixel Dice) maximising aggregate Dice; ties go to the one nearest 0.5."""
     best = (0.5, -1.0)
     for thr, (tp, fp, fn) in zip(candidates, counts):
@@ -109,6 +110,7 @@ def best_threshold_from_counts(counts: np.ndarray, candidates=THRESHOLDS) -> tup
     return best
 
 
-def best_threshold(probs: np.ndarray, truth: np.ndarray, candidates=THRESHOLDS) -> tuple[float, float]:
+def best_threshold(probs: np.ndarray, truth: np.ndarray,
+                   candidates: Sequence[float] = THRESHOLDS) -> tuple[float, float]:
     """(threshold, pixel Dice) maximising aggregate Dice; ties go to the one nearest 0.5."""
     return best_threshold_from_counts(threshold_counts(probs, truth, candidates), candidates)

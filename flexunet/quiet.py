@@ -5,6 +5,7 @@ import re
 import sys
 import threading
 from contextlib import contextmanager
+from typing import Iterator
 
 NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)"
@@ -35,7 +36,7 @@ def _writes_to_fd2(stream) -> bool:
 
 
 @contextmanager
-def native_log_filter(enabled: bool = True):
+def native_log_filter(enabled: bool = True) -> Iterator[None]:
     """Route fd 2 through a filter that drops TensorFlow's INFO start-up lines.
 
     Python's own sys.stderr keeps writing straight to the terminal (progress bars stay live);

@@ -1,14 +1,14 @@
 """Name look-ups shared by losses, metrics and optimizers, with closest-match suggestions."""
 
 import difflib
-from typing import Mapping, TypeVar
+from typing import Iterable, Mapping, TypeVar
 
 from flexunet.errors import ConfigError
 
 T = TypeVar("T")
 
 
-def closest(name: str, choices) -> str | None:
+def closest(name: str, choices: Iterable[str]) -> str | None:
     """Return the choice closest to `name`, or None when nothing is close."""
     matches = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
     return matches[0] if matches else None

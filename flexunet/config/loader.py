@@ -62,7 +62,7 @@ class Config:
         return (section, key) in self.explicit
 
 
-def literal(text: str):
+def literal(text: str) -> object:
     """A Python literal from INI text; text that is no literal comes back as Bare."""
     text = text.strip()
     try:

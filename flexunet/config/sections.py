@@ -1,13 +1,14 @@
 """The config schema: one frozen dataclass per INI section; each field carries its spec and doc."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from flexunet.config.spec import Bool, Float, Int, ListOf, Optional, Pair, PathSpec, Str
 
 VALIDATION_MODES = ("grouped", "seed", "eval")
 
 
-def key(default, spec, doc: str):
+def key(default: object, spec: object, doc: str) -> Any:
     """A config key: its default, value spec and one-line doc."""
     if isinstance(default, list):
         default = tuple(default)

@@ -32,7 +32,8 @@ def affine_matrix(size: tuple[int, int], angle: float, scale: float, shear: floa
     return (shear_m @ rotate)[:2]
 
 
-def elastic_maps(size: tuple[int, int], alpha: float, sigma: float, rng: np.random.Generator):
+def elastic_maps(size: tuple[int, int], alpha: float, sigma: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """cv2.remap maps for a smooth random displacement of up to about alpha pixels."""
     h, w = size
     dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma)
@@ -69,7 +70,8 @@ class Augmentor:
     def __init__(self, opts: AugmentOptions):
         self.opts = opts
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator):
+    def __call__(self, image: np.ndarray, mask: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         o = self.opts
         binary = bool(np.isin(mask, (0, 255)).all())
         hit = lambda: rng.random() < o.probability  # noqa: E731

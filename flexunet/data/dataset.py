@@ -3,6 +3,7 @@
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Sequence
 
 import cv2
 import keras
@@ -50,7 +51,8 @@ def prepare_mask(mask: np.ndarray, size: tuple[int, int], opts: MaskOptions) -> 
     return mask
 
 
-def load_pair(pair: Pair, size: tuple[int, int], channels: int, opts: MaskOptions):
+def load_pair(pair: Pair, size: tuple[int, int], channels: int,
+              opts: MaskOptions) -> tuple[np.ndarray, np.ndarray]:
     """(image uint8 (H, W, C), mask uint8 (H, W)) for one pair, model-sized."""
     image = resize_image(read_image(pair.image, channels), size)
     if image.ndim == 2:
@@ -115,7 +117,7 @@ def should_cache(sources: list[PairSource], in_memory: bool | None) -> bool:
 MASK_SCALE = np.arange(256, dtype=np.float32) / 255.0
 
 
-def to_batch(images, masks):
+def to_batch(images: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images 0..255 (B, H, W, C) (the model rescales them) and float32 masks 0..1 (B, H, W, 1)."""
     return np.stack(images), MASK_SCALE[np.stack(masks)][..., None]
 

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -17,7 +18,8 @@ from flexunet.generators.herlev import CLASSES, RawCell, find_cells, read_cell
 
 ANGLES = (30, 90, 120, 150, 180, 210, 240, 270, 300, 330)
 COPY_PREFIXES = ("",) + tuple(f"rotated_{a}_" for a in ANGLES) + ("mirrored_", "flipped_")
-WHITE = (255, 255, 255)
+Color = tuple[int, int, int]
+WHITE: Color = (255, 255, 255)
 JPEG_QUALITY = 95
 SEAMLESS_MARGIN = 4
 _BLUR_RING = np.ones((5, 5), np.float32)
@@ -33,7 +35,7 @@ def pil_blur(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def paint_mask(nucleus: np.ndarray, color=WHITE) -> np.ndarray:
+def paint_mask(nucleus: np.ndarray, color: Color = WHITE) -> np.ndarray:
     """RGB uint8 (H, W, 3): the nucleus in `color` on black."""
     out = np.zeros(nucleus.shape + (3,), np.uint8)
     out[nucleus] = np.asarray(color, np.uint8)
@@ -46,7 +48,7 @@ def canvas_side(width: int, height: int, resize: int, seamless: bool = False) ->
     return max(resize, width + margin, height + margin)
 
 
-def paste_centred(image: np.ndarray, side: int, fill) -> tuple[np.ndarray, int, int]:
+def paste_centred(image: np.ndarray, side: int, fill: Color) -> tuple[np.ndarray, int, int]:
     """A side x side canvas of `fill` with `image` pasted at ((side-w)//2, (side-h)//2)."""
     h, w = image.shape[:2]
     x, y = (side - w) // 2, (side - h) // 2
@@ -55,7 +57,7 @@ def paste_centred(image: np.ndarray, side: int, fill) -> tuple[np.ndarray, int, 
     return canvas, x, y
 
 
-def seamless_paste(image: np.ndarray, side: int, fill) -> np.ndarray:
+def seamless_paste(image: np.ndarray, side: int, fill: Color) -> np.ndarray:
     """The cell blended onto a plain canvas of `fill` by Poisson (cv2 NORMAL_CLONE) cloning.
 
     The clone lands where paste_centred puts the cell, so the mask stays aligned. Cells under
@@ -108,7 +110,7 @@ def _centre_crop(canvas: np.ndarray, cropsize: int) -> np.ndarray:
     return canvas[start:start + cropsize, start:start + cropsize]
 
 
-def rotated_crop(canvas: np.ndarray, cropsize: int, angle: int, fill) -> np.ndarray:
+def rotated_crop(canvas: np.ndarray, cropsize: int, angle: int, fill: Color) -> np.ndarray:
     """The centre crop of the canvas rotated counter-clockwise by `angle` degrees (as PIL rotate)."""
     if angle % 90 == 0:
         return np.ascontiguousarray(_centre_crop(np.rot90(canvas, (angle // 90) % 4), cropsize))
@@ -118,7 +120,7 @@ def rotated_crop(canvas: np.ndarray, cropsize: int, angle: int, fill) -> np.ndar
                      borderValue=value)
 
 
-def thirteen_copies(canvas: np.ndarray, cropsize: int, fill) -> list[np.ndarray]:
+def thirteen_copies(canvas: np.ndarray, cropsize: int, fill: Color) -> list[np.ndarray]:
     """Plain, 10 rotations, mirrored (left-right) and flipped (top-bottom) crops, in COPY_PREFIXES order."""
     copies = [np.ascontiguousarray(_centre_crop(canvas, cropsize))]
     copies += [rotated_crop(canvas, cropsize, angle, fill) for angle in ANGLES]
@@ -128,7 +130,7 @@ def thirteen_copies(canvas: np.ndarray, cropsize: int, fill) -> list[np.ndarray]
 
 
 def cell_copies(image: np.ndarray, nucleus: np.ndarray, resize: int, cropsize: int,
-                seamless: bool = False, color=WHITE) -> list[tuple[str, np.ndarray, np.ndarray]]:
+                seamless: bool = False, color: Color = WHITE) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(prefix, image crop, mask crop) for the 13 copies of one cell, image and mask moved alike."""
     h, w = image.shape[:2]
     side = canvas_side(w, h, resize, seamless)
@@ -186,7 +188,7 @@ def _write_cell(cell: RawCell, out: Path, resize: int, cropsize: int, seamless: 
 
 def generate(base_dir: str | os.PathLike, output_dir: str | os.PathLike, resize: int = 312,
              cropsize: int = 128, seamless: bool = False, mask_colors: dict | None = None,
-             classes=None, progress: bool = True) -> dict:
+             classes: Sequence[str] | None = None, progress: bool = True) -> dict:
     """Write <output_dir>/<class>/{images,masks}/<prefix><stem>.jpg, 13 copies per raw cell.
 
     Cells without a -d.bmp are skipped with a warning and counted. The output folder must be

@@ -3,6 +3,7 @@
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def _scan_class(folder: Path, class_name: str, report: ScanReport) -> list[RawCe
     return [RawCell(class_name, images[k].stem, images[k], masks[k]) for k in sorted(images.keys() & masks.keys())]
 
 
-def find_cells(base_dir: str | os.PathLike, classes=None) -> tuple[list[RawCell], ScanReport]:
+def find_cells(base_dir: str | os.PathLike, classes: Sequence[str] | None = None) -> tuple[list[RawCell], ScanReport]:
     """Every image/segmentation pair under base_dir/<class>/, in class then name order.
 
     `classes` restricts the walk to these class folders (each must exist); by default every

@@ -4,6 +4,7 @@ import math
 import os
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -18,7 +19,7 @@ MODES = ("grouped", "random")
 DEFAULT_SEED = 137
 
 
-def check_ratios(ratios) -> tuple[float, float, float]:
+def check_ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
     """Three numbers >= 0 summing to 1 with train > 0; ConfigError otherwise."""
     try:
         values = tuple(float(r) for r in ratios)
@@ -31,7 +32,7 @@ def check_ratios(ratios) -> tuple[float, float, float]:
     return values
 
 
-def grouped_assignment(names: list[str], ratios, seed: int) -> list[int]:
+def grouped_assignment(names: list[str], ratios: Sequence[float], seed: int) -> list[int]:
     """Split index (0 train, 1 valid, 2 test) per name; all copies of a source cell share one split.
 
     Cells are shuffled by `seed` and laid end to end; a cell goes to the split whose share of
@@ -54,7 +55,7 @@ def grouped_assignment(names: list[str], ratios, seed: int) -> list[int]:
     return assignment
 
 
-def random_assignment(count: int, ratios, seed: int) -> list[int]:
+def random_assignment(count: int, ratios: Sequence[float], seed: int) -> list[int]:
     """The seed's per-file split: shuffle, int(n*train) to train, int(n*valid) to valid, rest to test."""
     order = np.random.default_rng(seed).permutation(count)
     n_train, n_valid = int(count * ratios[0]), int(count * ratios[1])
@@ -92,7 +93,7 @@ def _copy(pairs: list[Pair], folder: Path) -> None:
 
 
 def split_master(input_dir: str | os.PathLike, output_dir: str | os.PathLike, mode: str = "grouped",
-                 seed: int = DEFAULT_SEED, ratios=SEED_RATIOS, force: bool = False,
+                 seed: int = DEFAULT_SEED, ratios: Sequence[float] = SEED_RATIOS, force: bool = False,
                  verbose: bool = True) -> dict:
     """Copy <input>/{images,masks} pairs into <output>/{train,valid,test}/{images,masks}.
 
