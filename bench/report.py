@@ -24,7 +24,7 @@ def row(report: dict) -> str:
     h, t = report["headline"], report["training"]
     minutes = f"{report['train_seconds'] / 60:.0f} min"
     if "train.resume=True" in report.get("overrides", []):
-        minutes += " after resuming"
+        minutes += " (resumed; earlier sittings not counted)"
     stopped = " (time limit)" if report.get("stopped_by_time_limit") else ""
     plain = report["scores"][PLAIN]["pixel_dice"]
     return (f"| {LABELS.get(report['name'], report['name'])} | {t['epochs_run']} ({t['best_epoch']}){stopped} | {minutes} | "

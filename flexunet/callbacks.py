@@ -108,7 +108,9 @@ class TrainingState(keras.callbacks.Callback):
     """Best checkpoint on val_loss, early stopping, plateau LR reduction, and resumable state.
 
     After every epoch the model with its optimizer is saved to LAST_MODEL and the counters to
-    STATE_FILE (both atomically), so a killed run resumes from its last completed epoch.
+    STATE_FILE (both atomically), so a killed run resumes from its last completed epoch. A
+    non-finite training loss stops the run at the end of its epoch and leaves those files as they
+    were (checked per epoch, not per batch, so that steps are dispatched without a host sync).
     """
 
     def __init__(self, model_dir: str, patience: int, reducer: bool, reducer_factor: float,
@@ -128,7 +130,13 @@ class TrainingState(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        monitor = logs.get("val_loss", logs.get("loss"))
+        loss = logs.get("loss")
+        if loss is not None and not np.isfinite(loss):
+            self.model.stop_training = True
+            print(f"\nEpoch {epoch}: the training loss is {loss}; stopping and keeping the last finite epoch's "
+                  "files (lower [model] learning_rate or check the masks)")
+            return
+        monitor = logs.get("val_loss", loss)
         s = self.state
         improved = monitor is not None and np.isfinite(monitor) and (s["best"] is None or monitor < s["best"])
         if improved:

@@ -186,7 +186,7 @@ def run_training(config: Config, verbose: str | int | None = None,
     history = HistoryWriter(t.eval_dir, _metric_columns(config), state.get("history") if state else None)
     training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
                              t.reducer_patience, history, state, model_signature(config.model))
-    callbacks = [keras.callbacks.TerminateOnNaN(), EpochSeeds(t.seed), history, training]
+    callbacks = [EpochSeeds(t.seed), history, training]
     if config.model.ema_momentum is not None:
         callbacks.insert(0, AverageWeightsSwap(resumed=state is not None))
     if t.epoch_change_infer:
