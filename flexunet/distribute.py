@@ -9,18 +9,28 @@ import keras
 from flexunet.errors import ConfigError
 
 
+def _tf_cluster(environ: dict | None = None) -> tuple[dict, dict]:
+    """(cluster, task) from TF_CONFIG; empty dicts when it is not set."""
+    env = os.environ if environ is None else environ
+    tf_config = json.loads(env.get("TF_CONFIG", "{}") or "{}")
+    return tf_config.get("cluster", {}), tf_config.get("task", {})
+
+
+def _multi_worker(cluster: dict) -> bool:
+    """True when the cluster has more than one task (workers plus a chief)."""
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", [])) > 1
+
+
 def worker_index(mode: str, environ: dict | None = None) -> int | None:
     """This process's worker index in a multi-worker TensorFlow run, or None on a single machine.
 
     TF_CONFIG names the cluster; the chief is the "chief" task if the cluster has one, else worker 0.
     Chief tasks report 0; other workers their position in the "worker" list (+1 when a chief exists).
     """
-    env = os.environ if environ is None else environ
     if mode == "none" or keras.backend.backend() != "tensorflow":
         return None
-    tf_config = json.loads(env.get("TF_CONFIG", "{}") or "{}")
-    cluster, task = tf_config.get("cluster", {}), tf_config.get("task", {})
-    if len(cluster.get("worker", [])) + len(cluster.get("chief", [])) < 2:
+    cluster, task = _tf_cluster(environ)
+    if not _multi_worker(cluster):
         return None
     if task.get("type") == "chief":
         return 0
@@ -45,9 +55,7 @@ def strategy_scope(mode: str, where: str = "[train] distribution") -> contextlib
     if backend == "tensorflow":
         import tensorflow as tf
 
-        tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-        cluster = tf_config.get("cluster", {})
-        if len(cluster.get("worker", [])) + len(cluster.get("chief", [])) > 1:
+        if _multi_worker(_tf_cluster()[0]):
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         else:
             strategy = tf.distribute.MirroredStrategy()
