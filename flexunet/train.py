@@ -224,7 +224,8 @@ def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
         predict = model_predictor(best, config.postprocess.tta)
         counts = 0
         for x, y in SegmentationBatches(val_src, t.batch_size * 4):
-            counts = counts + threshold_counts(np.asarray(predict(x))[..., 0], y[..., 0] > 0.5)
+            truth = np.rint(y[..., 0] * 255) > config.mask.threshold
+            counts = counts + threshold_counts(np.asarray(predict(x))[..., 0], truth)
         threshold, val_dice = best_threshold_from_counts(counts)
         print(f"Threshold {threshold:.2f} gives the best validation pixel Dice {val_dice:.4f}")
     info = {

@@ -125,7 +125,10 @@ class TiledInferSection:
 
 @dataclass(frozen=True)
 class MaskSection:
-    binarize: bool = key(True, Bool(), "Threshold masks to 0/1 (jpg masks are never exactly 0/255).")
+    binarize: bool = key(True, Bool(),
+                         "Train on mask > threshold as 0/1; False trains on the grey levels as soft "
+                         "targets (the anti-aliased edge places the outline inside a pixel). "
+                         "Evaluation always scores against mask > threshold.")
     threshold: int = key(128, Int(min=0, max=255), "Grey level above which a mask pixel is nucleus.")
     blur: bool = key(False, Bool(),
                      "Seed behaviour: blur after binarizing and count any non-zero pixel as nucleus "

@@ -7,9 +7,15 @@ from flexunet.data.pairs import pair_files
 
 
 def mask_options(config: Config, training: bool = True) -> MaskOptions:
-    """[mask] options; `blur` (the seed's mask growth) shapes training targets only, never evaluation."""
+    """[mask] options for training targets; evaluation always scores against mask > threshold.
+
+    `blur` (the seed's mask growth) and `binarize = False` (soft targets) shape what the model
+    learns from, never the annotation it is scored on.
+    """
     m = config.mask
-    return MaskOptions(m.binarize, m.threshold, m.blur and training, tuple(m.blur_size))
+    if not training:
+        return MaskOptions(True, m.threshold, False, tuple(m.blur_size))
+    return MaskOptions(m.binarize, m.threshold, m.blur, tuple(m.blur_size))
 
 
 def model_size(config: Config) -> tuple[int, int]:
