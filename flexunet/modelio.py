@@ -1,6 +1,7 @@
 """Build a UNet from the [model] section, and load a trained one with its threshold."""
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -61,21 +62,22 @@ def model_signature(m: ModelSection) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(m).items() if k in keys}
 
 
-def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Model, float]:
-    """The best model of [train] model_dir built from [model], and its mask threshold (0..1)."""
-    model_dir = Path(config.train.model_dir)
-    weights = model_dir / BEST_MODEL
-    if not weights.exists():
-        raise ModelError(
-            f"{config.where('train', 'model_dir')}: no trained model {weights}; run training first"
-        )
-    info = read_info(model_dir)
-    saved = info.get("model")
-    current = model_signature(config.model)
-    if saved and saved != current:
-        diffs = ", ".join(f"{k} = {saved.get(k)} (config says {current.get(k)})"
-                          for k in current if saved.get(k) != current.get(k))
-        raise ModelError(f"{weights} was trained with another architecture: {diffs}")
+def member_dir(folder: str, index: int) -> str:
+    """The folder of ensemble member `index` inside a model_dir or eval_dir."""
+    return str(Path(folder) / f"member_{index}")
+
+
+def average_models(members: Sequence[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of the members' outputs (members renamed member_<k>)."""
+    for k, member in enumerate(members):
+        member.name = f"member_{k}"
+    inputs = keras.Input(tuple(members[0].inputs[0].shape[1:]), name="image")
+    outputs = keras.layers.Average(name="average")([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name="ensemble")
+
+
+def load_unet(config: Config, weights: Path) -> keras.Model:
+    """The [model] UNet with the weights of a .keras file; ModelError when they do not fit."""
     model = unet_from_section(config.model)
     try:
         model.load_weights(str(weights))
@@ -84,6 +86,30 @@ def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Mod
         raise ModelError(
             f"{weights}: weights do not fit the model built from [model] in {config.source} ({reason})"
         ) from exc
+    return model
+
+
+def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Model, float]:
+    """The best model of [train] model_dir built from [model], and its mask threshold (0..1).
+
+    An ensemble's model_info.json lists its members; the model returned averages them.
+    """
+    model_dir = Path(config.train.model_dir)
+    info = read_info(model_dir)
+    files = [model_dir / m / BEST_MODEL for m in info.get("members", [])] or [model_dir / BEST_MODEL]
+    missing = [f for f in files if not f.exists()]
+    if missing:
+        raise ModelError(
+            f"{config.where('train', 'model_dir')}: no trained model {missing[0]}; run training first"
+        )
+    saved = info.get("model")
+    current = model_signature(config.model)
+    if saved and saved != current:
+        diffs = ", ".join(f"{k} = {saved.get(k)} (config says {current.get(k)})"
+                          for k in current if saved.get(k) != current.get(k))
+        raise ModelError(f"{files[0]} was trained with another architecture: {diffs}")
+    members = [load_unet(config, f) for f in files]
+    model = members[0] if len(members) == 1 else average_models(members)
     if compile_model:
         compile_from_section(model, config.model)
     return model, float(info.get("threshold", DEFAULT_THRESHOLD))

@@ -35,9 +35,11 @@ from flexunet.distribute import strategy_scope, worker_folder, worker_index
 from flexunet.errors import ConfigError, ModelError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
 from flexunet.modelio import (
+    average_models,
     compiled_unet,
+    load_unet,
+    member_dir,
     model_signature,
-    unet_from_section,
     write_info,
 )
 from flexunet.predict import (
@@ -154,16 +156,60 @@ def _check_resumable(config: Config, state: dict) -> None:
 
 def run_training(config: Config, verbose: str | int | None = None,
                  extra_callbacks: list[keras.callbacks.Callback] = ()) -> dict:
-    """Train the [model] UNet on [train] data; returns a summary of the run.
+    """Train the [model] UNet (or [train] ensemble UNets) on [train] data; returns a summary of the run.
 
     verbose None shows Keras's progress bar on a terminal and one line per epoch otherwise;
     extra_callbacks run after the toolkit's own.
     """
     config = _worker_outputs(config)
     t = config.train
-    _seed(t.seed, t.deterministic)
     train_src, val_src, how = split_sources(config)
     print(describe_split(train_src.pairs, val_src.pairs, how))
+    if should_cache([train_src, val_src], t.in_memory):
+        for src, name in ((train_src, "training"), (val_src, "validation")):
+            src.cache(desc=f"Loading {name} set", progress=sys.stderr.isatty(), workers=t.workers)
+    if t.ensemble == 1:
+        return _train_one(config, train_src, val_src, verbose, extra_callbacks)
+    return _train_ensemble(config, train_src, val_src, verbose, extra_callbacks)
+
+
+def _train_ensemble(config: Config, train_src: PairSource, val_src: PairSource,
+                    verbose: str | int | None, extra_callbacks) -> dict:
+    """Train each member in model_dir/member_<k> with seed + k, then choose one threshold for their mean."""
+    t = config.train
+    resume = t.resume and Path(t.model_dir).is_dir()
+    _folders(config, resume=resume)
+    if not resume:
+        atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
+    runs = []
+    for k in range(t.ensemble):
+        print(f"Ensemble member {k + 1} of {t.ensemble}: seed {t.seed + k}, {member_dir(t.model_dir, k)}")
+        member = replace(t, model_dir=member_dir(t.model_dir, k), eval_dir=member_dir(t.eval_dir, k),
+                         epoch_change_infer_dir=member_dir(t.epoch_change_infer_dir, k),
+                         create_backup=False, select_threshold=False, ensemble=1)
+        runs.append(_train_one(replace(config, train=member), train_src, val_src, verbose,
+                               extra_callbacks, member=k))
+    members = [load_unet(config, Path(member_dir(t.model_dir, k)) / BEST_MODEL) for k in range(t.ensemble)]
+    threshold, val_dice = choose_threshold(config, average_models(members), val_src)
+    keys = ("best_epoch", "best_val_loss", "epochs_run")
+    info = {
+        "threshold": threshold, "validation_dice": val_dice,
+        "members": [Path(member_dir("", k)).name for k in range(t.ensemble)],
+        "member_runs": [{k: run.get(k) for k in keys} for run in runs],
+        "model": model_signature(config.model), "backend": keras.backend.backend(),
+        "config": str(Path(config.source).resolve()),
+    }
+    write_info(t.model_dir, info)
+    print(f"Ensemble of {t.ensemble} in {t.model_dir}; evaluate and infer average the members")
+    return info
+
+
+def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
+               verbose: str | int | None, extra_callbacks, member: int = 0) -> dict:
+    """One UNet, seeded with seed + member; the split is the same for every member."""
+    t = config.train
+    seed = t.seed + member
+    _seed(seed, t.deterministic)
     state = load_state(t.model_dir) if t.resume else None
     if t.resume and state is None:
         print(f"[train] resume = True, but {t.model_dir} holds no interrupted run; starting afresh")
@@ -172,9 +218,6 @@ def run_training(config: Config, verbose: str | int | None = None,
     _folders(config, resume=state is not None)
     if state is None:
         atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
-    if should_cache([train_src, val_src], t.in_memory):
-        for src, name in ((train_src, "training"), (val_src, "validation")):
-            src.cache(desc=f"Loading {name} set", progress=sys.stderr.isatty(), workers=t.workers)
 
     with strategy_scope(t.distribution, config.where("train", "distribution")):
         if state is not None:
@@ -186,7 +229,7 @@ def run_training(config: Config, verbose: str | int | None = None,
     history = HistoryWriter(t.eval_dir, _metric_columns(config), state.get("history") if state else None)
     training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
                              t.reducer_patience, history, state, model_signature(config.model))
-    callbacks = [EpochSeeds(t.seed), history, training]
+    callbacks = [EpochSeeds(seed), history, training]
     if config.model.ema_momentum is not None:
         callbacks.insert(0, AverageWeightsSwap(resumed=state is not None))
     if t.epoch_change_infer:
@@ -196,7 +239,7 @@ def run_training(config: Config, verbose: str | int | None = None,
         callbacks.append(tensorboard_callback(config))
     callbacks += list(extra_callbacks)
     if state is None or not state.get("stopped"):
-        train_batches = SegmentationBatches(train_src, t.batch_size, shuffle=True, seed=t.seed,
+        train_batches = SegmentationBatches(train_src, t.batch_size, shuffle=True, seed=seed,
                                             augment=augmentor(config), workers=t.workers,
                                             start_epoch=start, steps=t.steps_per_epoch)
         val_batches = SegmentationBatches(val_src, t.batch_size, workers=t.workers,
@@ -211,23 +254,28 @@ def run_training(config: Config, verbose: str | int | None = None,
     return finish_training(config, val_src, training.state)
 
 
+def choose_threshold(config: Config, model: keras.Model, val_src: PairSource) -> tuple[float, float | None]:
+    """(threshold, validation pixel Dice) with the best Dice on validation; (0.5, None) when off."""
+    if not (config.train.select_threshold and len(val_src)):
+        return 0.5, None
+    predict = model_predictor(model, config.postprocess.tta)
+    counts = 0
+    for x, y in SegmentationBatches(val_src, config.train.batch_size * 4):
+        truth = np.rint(y[..., 0] * 255) > config.mask.threshold
+        counts = counts + threshold_counts(np.asarray(predict(x))[..., 0], truth)
+    threshold, val_dice = best_threshold_from_counts(counts)
+    print(f"Threshold {threshold:.2f} gives the best validation pixel Dice {val_dice:.4f}")
+    return threshold, val_dice
+
+
 def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
     """Reload the best model, choose the threshold on validation, write model_info.json."""
     t = config.train
     if not (Path(t.model_dir) / BEST_MODEL).exists():
         raise ModelError(f"{config.where('train', 'model_dir')}: training ended without a finite val_loss, "
                          "so no best model was saved; lower [model] learning_rate or check the masks")
-    best = unet_from_section(config.model)
-    best.load_weights(str(Path(t.model_dir) / BEST_MODEL))
-    threshold, val_dice = 0.5, None
-    if t.select_threshold and len(val_src):
-        predict = model_predictor(best, config.postprocess.tta)
-        counts = 0
-        for x, y in SegmentationBatches(val_src, t.batch_size * 4):
-            truth = np.rint(y[..., 0] * 255) > config.mask.threshold
-            counts = counts + threshold_counts(np.asarray(predict(x))[..., 0], truth)
-        threshold, val_dice = best_threshold_from_counts(counts)
-        print(f"Threshold {threshold:.2f} gives the best validation pixel Dice {val_dice:.4f}")
+    best = load_unet(config, Path(t.model_dir) / BEST_MODEL)
+    threshold, val_dice = choose_threshold(config, best, val_src)
     info = {
         "threshold": threshold, "validation_dice": val_dice, "best_epoch": state.get("best_epoch"),
         "best_val_loss": state.get("best"), "epochs_run": state.get("epoch", -1) + 1,

@@ -74,6 +74,10 @@ class TrainSection:
     reducer_patience: int = key(5, Int(min=1), "Epochs without improvement before reducing.")
     steps_per_epoch: object = key(None, Optional(Int(min=1)), "Steps per epoch; None = whole set.")
     validation_steps: object = key(None, Optional(Int(min=1)), "Validation steps; None = whole set.")
+    ensemble: int = key(1, Int(min=1),
+                        "Train this many UNets (seeds seed, seed + 1, ...; the same validation cells) "
+                        "in model_dir/member_<k>; evaluation, inference and export average their "
+                        "probabilities.")
     select_threshold: bool = key(True, Bool(),
                                  "Choose the mask threshold with the best validation Dice after training.")
     in_memory: object = key(None, Optional(Bool()),
