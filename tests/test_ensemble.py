@@ -98,3 +98,20 @@ def test_member_dir(folder, index, expected):
 def test_ensemble_must_be_positive(tmp_path):
     with pytest.raises(ConfigError, match=r"\[train\] ensemble in .*: expected a positive int, got 0"):
         load_config(write_config(tmp_path, train={"ensemble": 0}))
+
+
+def test_resume_keeps_finished_members_and_trains_missing_ones(trained, tmp_path):
+    """Resuming an ensemble whose member_1 never started trains member_1 alone."""
+    import shutil
+    from dataclasses import replace
+
+    folder, config, info = trained
+    shutil.copytree(folder / "models", tmp_path / "models")
+    shutil.copytree(folder / "eval", tmp_path / "eval")
+    shutil.rmtree(tmp_path / "models" / "member_1")
+    before = (tmp_path / "models" / "member_0" / "best_model.keras").stat().st_mtime_ns
+    t = replace(config.train, model_dir=str(tmp_path / "models"), eval_dir=str(tmp_path / "eval"), resume=True)
+    again = run_training(replace(config, train=t), verbose=0)
+    assert (tmp_path / "models" / "member_0" / "best_model.keras").stat().st_mtime_ns == before
+    assert (tmp_path / "models" / "member_1" / "best_model.keras").is_file()
+    assert again["member_runs"] == info["member_runs"]
