@@ -115,3 +115,28 @@ def test_resume_keeps_finished_members_and_trains_missing_ones(trained, tmp_path
     assert (tmp_path / "models" / "member_0" / "best_model.keras").stat().st_mtime_ns == before
     assert (tmp_path / "models" / "member_1" / "best_model.keras").is_file()
     assert again["member_runs"] == info["member_runs"]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf2onnx export needs the TensorFlow backend")
+def test_an_ensemble_exports_to_onnx_as_one_model(tmp_path):
+    pytest.importorskip("tf2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from flexunet.callbacks import BEST_MODEL
+    from flexunet.export import run_export
+    from flexunet.modelio import model_signature, unet_from_section, write_info
+
+    config = load_config(write_config(tmp_path, model=tiny_model_section()))
+    models = []
+    for k in range(2):
+        keras.utils.set_random_seed(k)
+        models.append(unet_from_section(config.model))
+        (tmp_path / "models" / f"member_{k}").mkdir(parents=True)
+        models[-1].save(tmp_path / "models" / f"member_{k}" / BEST_MODEL)
+    write_info(config.train.model_dir, {"model": model_signature(config.model), "threshold": 0.45,
+                                        "members": ["member_0", "member_1"]})
+    x = np.random.default_rng(2).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    expected = np.mean([m.predict(x, verbose=0) for m in models], axis=0)
+    written = run_export(config, str(tmp_path / "out"), "onnx")
+    session = onnxruntime.InferenceSession(str(written["onnx"]), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
