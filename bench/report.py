@@ -19,6 +19,12 @@ HEADER = ("| recipe | epochs (best) | training | pixel Dice | IoU | precision | 
           "mean Dice per image | Dice without TTA/post-processing at 0.5 |")
 
 
+def epochs(training: dict) -> str:
+    """'epochs run (best epoch)', one per ensemble member joined by ' + '."""
+    runs = training.get("member_runs") or [training]
+    return " + ".join(f"{r['epochs_run']} ({r['best_epoch']})" for r in runs)
+
+
 def row(report: dict) -> str:
     """One table row; the headline is the recipe's own settings at its selected threshold."""
     h, t = report["headline"], report["training"]
@@ -27,7 +33,7 @@ def row(report: dict) -> str:
         minutes += " (resumed; earlier sittings not counted)"
     stopped = " (time limit)" if report.get("stopped_by_time_limit") else ""
     plain = report["scores"][PLAIN]["pixel_dice"]
-    return (f"| {LABELS.get(report['name'], report['name'])} | {t['epochs_run']} ({t['best_epoch']}){stopped} | {minutes} | "
+    return (f"| {LABELS.get(report['name'], report['name'])} | {epochs(t)}{stopped} | {minutes} | "
             f"**{h['pixel_dice']:.4f}** | {h['pixel_iou']:.4f} | {h['pixel_precision']:.4f} | "
             f"{h['pixel_recall']:.4f} | {h['mean_dice']:.4f} | {plain:.4f} |")
 

@@ -11,11 +11,11 @@ report = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(report)
 
 
-def fake(name: str, dice: float, overrides=(), limited=False, cells=32) -> dict:
+def fake(name: str, dice: float, overrides=(), limited=False, cells=32, training=None) -> dict:
     scores = {"pixel_dice": dice, "pixel_iou": dice / (2 - dice), "pixel_precision": 0.9,
               "pixel_recall": 0.8, "mean_dice": 0.7, "images": 13 * cells}
     return {"name": name, "headline": scores, "scores": {report.PLAIN: {**scores, "pixel_dice": 0.5}},
-            "training": {"epochs_run": 12, "best_epoch": 7}, "train_seconds": 1800.0,
+            "training": training or {"epochs_run": 12, "best_epoch": 7}, "train_seconds": 1800.0,
             "overrides": list(overrides), "stopped_by_time_limit": limited,
             "holdout_cells": cells, "split_seed": 2026}
 
@@ -26,6 +26,9 @@ def fake(name: str, dice: float, overrides=(), limited=False, cells=32) -> dict:
     (fake("seed", 0.9, ["train.resume=True"], limited=True),
      "| seed recipe (7 levels, 31.1 M parameters) | 12 (7) (time limit) | 30 min (resumed; earlier sittings not counted) | **0.9000** "
      "| 0.8182 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
+    (fake("ens", 0.8, training={"member_runs": [{"epochs_run": 30, "best_epoch": 14},
+                                                {"epochs_run": 25, "best_epoch": 9}]}),
+     "| ens | 30 (14) + 25 (9) | 30 min | **0.8000** | 0.6667 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
     (fake("other", 0.8), "| other | 12 (7) | 30 min | **0.8000** | 0.6667 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
 ])
 def test_row(data, expected):
