@@ -21,11 +21,12 @@ sys.path.insert(0, str(ROOT))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from flexunet.callbacks import BEST_MODEL  # noqa: E402
 from flexunet.config import load_config  # noqa: E402
 from flexunet.data.dataset import MaskOptions, PairSource  # noqa: E402
 from flexunet.data.pairs import pair_files, source_cell_id  # noqa: E402
 from flexunet.evaluate import image_scores, summarize  # noqa: E402
-from flexunet.modelio import load_trained  # noqa: E402
+from flexunet.modelio import load_trained, load_unet  # noqa: E402
 from flexunet.predict import batched, model_predictor, to_mask  # noqa: E402
 from flexunet.train import run_training  # noqa: E402
 
@@ -95,24 +96,35 @@ def derived_config(recipe: Path, workdir: Path, epochs: int | None, overrides: l
     return path
 
 
-def score_holdout(config, workdir: Path) -> dict:
-    """Scores on the held-out cells against the annotation (threshold 128, no blur)."""
-    model, threshold = load_trained(config)
+def holdout_source(config, workdir: Path) -> tuple[list, PairSource]:
     pairs = pair_files(workdir / "split/test/images", workdir / "split/test/masks", "test", "test")
     size = (config.model.image_height, config.model.image_width)
-    source = PairSource(pairs, size, config.model.image_channels, TARGET).cache(progress=False)
+    return pairs, PairSource(pairs, size, config.model.image_channels, TARGET).cache(progress=False)
+
+
+def score_model(model, threshold: float, pairs: list, source: PairSource, tta_options=(False, True),
+                post_options=(False, True)) -> dict:
+    """Scores on the held-out cells against the annotation (threshold 128, no blur)."""
     results = {}
-    for tta in (False, True):
+    for tta in tta_options:
         start = time.perf_counter()
         probs = batched(model_predictor(model, tta), source.images, 32)
         seconds = time.perf_counter() - start
-        for post in (False, True):
+        for post in post_options:
             for thr_name, thr in (("selected", threshold), ("0.5", 0.5)):
                 rows = [image_scores(p.image.name, source.masks[i] > 127, to_mask(probs[i], thr, post, post) > 127)
                         for i, p in enumerate(pairs)]
                 key = f"tta={tta},post={post},threshold={thr_name}"
                 results[key] = {**summarize(rows), "threshold": thr, "predict_seconds": seconds}
     return results
+
+
+def score_members(config, workdir: Path, threshold: float, members: list[str], pairs, source) -> list[dict]:
+    """Each ensemble member alone, with the recipe's TTA and clean-up at the ensemble's threshold."""
+    post = config.postprocess
+    key = f"tta={post.tta},post={post.keep_largest},threshold=selected"
+    return [score_model(load_unet(config, workdir / "models" / m / BEST_MODEL), threshold, pairs, source,
+                        (post.tta,), (post.keep_largest,))[key] for m in members]
 
 
 def main(argv=None) -> int:
@@ -141,7 +153,10 @@ def main(argv=None) -> int:
     limit = [TimeLimit(args.max_minutes)] if args.max_minutes else []
     info = run_training(config, verbose=2, extra_callbacks=limit)
     train_seconds = time.perf_counter() - start
-    scores = score_holdout(config, workdir)
+    model, threshold = load_trained(config)
+    pairs, source = holdout_source(config, workdir)
+    scores = score_model(model, threshold, pairs, source)
+    members = score_members(config, workdir, threshold, info.get("members", []), pairs, source)
     main_key = "tta={},post={},threshold=selected".format(config.postprocess.tta,
                                                           config.postprocess.keep_largest)
     report = {
@@ -151,7 +166,7 @@ def main(argv=None) -> int:
         "split_seed": args.split_seed, "target": "annotation: mask > 128, no blur",
         "train_seconds": train_seconds, "training": info,
         "stopped_by_time_limit": bool(limit and limit[0].hit), "max_minutes": args.max_minutes, "scores": scores,
-        "headline": scores[main_key], "backend": keras.backend.backend(),
+        "headline": scores[main_key], "member_headlines": members, "backend": keras.backend.backend(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "keras": keras.__version__},
     }
