@@ -1,4 +1,8 @@
-"""Every config shipped under projects/ loads, and the seed recipe there builds the seed's UNet."""
+"""Every config shipped under projects/ loads; the seed recipe builds the seed's UNet; the measured recipes are shipped."""
+
+import importlib.util
+import json
+from dataclasses import asdict
 
 import pytest
 
@@ -26,3 +30,39 @@ def test_generator_config_loads(path):
 def test_seed_recipe_builds_the_seeds_31_110_001_parameters(project):
     config = load_config(REPO / "projects" / project / "seed_train_eval_infer.config")
     assert unet_from_section(config.model).count_params() == 31_110_001
+
+
+WHERE_KEYS = {"model_dir", "eval_dir", "image_datapath", "mask_datapath", "create_backup", "validation",
+              "resume", "epoch_change_infer", "epoch_change_infer_dir"}
+MEASURED = {  # shipped config -> the bench/results run whose figure the README quotes for it
+    "train_eval_infer.config": "candidate_b",
+    "cpu_train_eval_infer.config": "cpu_candidate",
+}
+
+
+def recipe_of(config) -> dict:
+    """The keys that decide what is learnt: everything but folders, validation source and resume."""
+    train = {k: v for k, v in asdict(config.train).items() if k not in WHERE_KEYS}
+    sections = ("model", "mask", "generator", "augmentor", "postprocess")
+    return {"train": train, **{s: asdict(getattr(config, s)) for s in sections}}
+
+
+@pytest.mark.parametrize("name, result", sorted(MEASURED.items()))
+def test_shipped_configs_are_the_recipes_the_readme_measured(tmp_path, name, result):
+    """The README's results table quotes bench/results/quality_<result>.json for these configs."""
+    spec = importlib.util.spec_from_file_location("bench_quality", REPO / "bench" / "quality.py")
+    quality = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quality)
+    report = json.loads((REPO / "bench" / "results" / f"quality_{result}.json").read_text())
+    (tmp_path / "recipe.config").write_text(report["recipe_text"])
+    measured = load_config(quality.derived_config(tmp_path / "recipe.config", tmp_path,
+                                                   None, report.get("overrides", [])))
+    assert recipe_of(load_config(REPO / "projects" / "Pap-Smear" / name)) == recipe_of(measured)
+
+
+@pytest.mark.parametrize("name", ["train_eval_infer.config", "cpu_train_eval_infer.config",
+                                  "seed_train_eval_infer.config"])
+def test_seamless_project_ships_the_same_recipes(name):
+    projects = REPO / "projects"
+    assert (recipe_of(load_config(projects / "Seamless-Pap-Smear" / name))
+            == recipe_of(load_config(projects / "Pap-Smear" / name)))
