@@ -9,11 +9,13 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PLAIN = "tta=False,post=False,threshold=0.5"
-LABELS = {
+LABELS = {  # also the default row order
     "seed": "seed recipe (7 levels, 31.1 M parameters)",
-    "candidate_a": "shipped recipe with learning_rate 1e-3",
-    "candidate_b": "shipped `train_eval_infer.config`",
-    "cpu_candidate": "shipped `cpu_train_eval_infer.config`",
+    "ensemble_soft": "shipped `train_eval_infer.config` (ensemble of 3 × 8 filters, soft targets)",
+    "cpu_soft": "shipped `cpu_train_eval_infer.config` (8 filters, soft targets, seed 137)",
+    "candidate_b": "16 filters, batch 8 (shipped before the ensemble)",
+    "cpu_candidate": "8 filters, batch 16, binarized targets",
+    "candidate_a": "16 filters, batch 8, learning_rate 1e-3",
 }
 HEADER = ("| recipe | epochs (best) | training | pixel Dice | IoU | precision | recall | "
           "mean Dice per image | Dice without TTA/post-processing at 0.5 |")
@@ -38,6 +40,12 @@ def row(report: dict) -> str:
             f"{h['pixel_recall']:.4f} | {h['mean_dice']:.4f} | {plain:.4f} |")
 
 
+def row_order(path: Path) -> tuple[int, str]:
+    """LABELS order first, then other results by name."""
+    name = path.stem.removeprefix("quality_")
+    return (list(LABELS).index(name) if name in LABELS else len(LABELS), name)
+
+
 def table(paths: list[Path]) -> str:
     reports = [json.loads(p.read_text()) for p in paths]
     cells = {(r["holdout_cells"], r["split_seed"]) for r in reports}
@@ -52,7 +60,7 @@ def table(paths: list[Path]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(a) for a in argv] or sorted(RESULTS.glob("quality_*.json"))
+    paths = [Path(a) for a in argv] or sorted(RESULTS.glob("quality_*.json"), key=row_order)
     if not paths:
         print(f"error: no quality_*.json in {RESULTS}; run bench/quality.py first", file=sys.stderr)
         return 1

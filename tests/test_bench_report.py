@@ -22,7 +22,7 @@ def fake(name: str, dice: float, overrides=(), limited=False, cells=32, training
 
 @pytest.mark.parametrize("data, expected", [
     (fake("candidate_b", 0.95),
-     "| shipped `train_eval_infer.config` | 12 (7) | 30 min | **0.9500** | 0.9048 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
+     "| 16 filters, batch 8 (shipped before the ensemble) | 12 (7) | 30 min | **0.9500** | 0.9048 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
     (fake("seed", 0.9, ["train.resume=True"], limited=True),
      "| seed recipe (7 levels, 31.1 M parameters) | 12 (7) (time limit) | 30 min (resumed; earlier sittings not counted) | **0.9000** "
      "| 0.8182 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
@@ -51,3 +51,9 @@ def test_results_of_different_splits_are_refused(tmp_path):
     (tmp_path / "quality_b.json").write_text(json.dumps(fake("b", 0.9, cells=40)))
     with pytest.raises(SystemExit, match=r"different splits \[\(32, 2026\), \(40, 2026\)\]"):
         report.table(sorted(tmp_path.glob("*.json")))
+
+
+def test_rows_follow_the_labels_then_names():
+    names = ["quality_zeta.json", "quality_candidate_b.json", "quality_alpha.json", "quality_seed.json"]
+    assert [p.name for p in sorted(map(Path, names), key=report.row_order)] == [
+        "quality_seed.json", "quality_candidate_b.json", "quality_alpha.json", "quality_zeta.json"]
