@@ -19,7 +19,8 @@ SCRIPTS = ["0.dataset_inspector.sh", "1.train.sh", "2.evaluate.sh", "3.infer.sh"
            "model_inspect.sh"]
 SHORT = {
     "model": {"image_width": "64", "image_height": "64", "base_filters": "4", "num_layers": "3"},
-    "train": {"epochs": "2", "steps_per_epoch": "15", "validation_steps": "4", "batch_size": "8"},
+    "train": {"epochs": "2", "steps_per_epoch": "15", "validation_steps": "4", "batch_size": "8",
+              "ensemble": "2"},
     "postprocess": {"tta": "False"},
 }
 
@@ -67,14 +68,17 @@ def test_project_scripts_on_a_grouped_split_of_the_real_data(tmp_path, shared_da
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{script}: {done.stderr[-2000:]}"
 
-    for path in ["models/best_model.keras", "models/model_info.json", "models/train_eval_infer.config",
-                 "eval/train_losses.csv", "eval/train_metrics.csv", "eval/train_losses.png",
-                 "eval/train_metrics.png", "eval_output/evaluation.csv", "eval_output/per_image.csv",
+    members = [f"{kind}/member_{k}/{name}" for k in (0, 1) for kind, name in (
+        ("models", "best_model.keras"), ("eval", "train_losses.csv"), ("eval", "train_metrics.csv"),
+        ("eval", "train_losses.png"), ("eval", "train_metrics.png"))]
+    for path in [*members, "models/model_info.json", "models/train_eval_infer.config",
+                 "eval_output/evaluation.csv", "eval_output/per_image.csv",
                  "test_eval_output/evaluation.csv", "test_output_merged/_montage.png",
                  "inspection/summary.txt", "inspection/train_samples.png"]:
         assert (project / path).is_file(), path
-    assert (project / "eval" / "train_losses.csv").read_text().splitlines()[0] == "epoch, loss, val_loss"
-    assert len((project / "eval" / "train_losses.csv").read_text().splitlines()) == 3
+    for k in (0, 1):
+        losses = (project / "eval" / f"member_{k}" / "train_losses.csv").read_text().splitlines()
+        assert losses[0] == "epoch, loss, val_loss" and len(losses) == 3
     test_rows = rows(project / "test_eval_output" / "per_image.csv")
     assert len(test_rows) == split["test"]["images"]
     metrics = {r["metric"]: float(r["value"]) for r in rows(project / "test_eval_output" / "evaluation.csv")}
