@@ -21,12 +21,11 @@ sys.path.insert(0, str(ROOT))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from flexunet.callbacks import BEST_MODEL  # noqa: E402
 from flexunet.config import load_config  # noqa: E402
 from flexunet.data.dataset import MaskOptions, PairSource  # noqa: E402
 from flexunet.data.pairs import pair_files, source_cell_id  # noqa: E402
 from flexunet.evaluate import image_scores, summarize  # noqa: E402
-from flexunet.modelio import load_trained, load_unet  # noqa: E402
+from flexunet.modelio import best_model_files, load_trained, load_unet  # noqa: E402
 from flexunet.predict import batched, model_predictor, to_mask  # noqa: E402
 from flexunet.train import run_training  # noqa: E402
 
@@ -123,8 +122,8 @@ def score_members(config, workdir: Path, threshold: float, members: list[str], p
     """Each ensemble member alone, with the recipe's TTA and clean-up at the ensemble's threshold."""
     post = config.postprocess
     key = f"tta={post.tta},post={post.keep_largest},threshold=selected"
-    return [score_model(load_unet(config, workdir / "models" / m / BEST_MODEL), threshold, pairs, source,
-                        (post.tta,), (post.keep_largest,))[key] for m in members]
+    return [score_model(load_unet(config, f), threshold, pairs, source, (post.tta,), (post.keep_largest,))[key]
+            for f in best_model_files(workdir / "models", members)] if members else []
 
 
 def main(argv=None) -> int:

@@ -67,6 +67,12 @@ def member_dir(folder: str, index: int) -> str:
     return str(Path(folder) / f"member_{index}")
 
 
+def best_model_files(model_dir: str | Path, members: Sequence[str] = ()) -> list[Path]:
+    """The best model of each ensemble member in model_dir, or the single one when there are none."""
+    root = Path(model_dir)
+    return [root / m / BEST_MODEL for m in members] or [root / BEST_MODEL]
+
+
 def average_models(members: Sequence[keras.Model]) -> keras.Model:
     """One model whose output is the mean of the members' outputs (members renamed member_<k>)."""
     for k, member in enumerate(members):
@@ -96,7 +102,7 @@ def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Mod
     """
     model_dir = Path(config.train.model_dir)
     info = read_info(model_dir)
-    files = [model_dir / m / BEST_MODEL for m in info.get("members", [])] or [model_dir / BEST_MODEL]
+    files = best_model_files(model_dir, info.get("members", []))
     missing = [f for f in files if not f.exists()]
     if missing:
         raise ModelError(

@@ -36,6 +36,7 @@ from flexunet.errors import ConfigError, ModelError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
 from flexunet.modelio import (
     average_models,
+    best_model_files,
     compiled_unet,
     load_unet,
     member_dir,
@@ -189,12 +190,13 @@ def _train_ensemble(config: Config, train_src: PairSource, val_src: PairSource,
                          create_backup=False, select_threshold=False, ensemble=1)
         runs.append(_train_one(replace(config, train=member), train_src, val_src, verbose,
                                extra_callbacks, member=k))
-    members = [load_unet(config, Path(member_dir(t.model_dir, k)) / BEST_MODEL) for k in range(t.ensemble)]
+    names = [Path(member_dir(t.model_dir, k)).name for k in range(t.ensemble)]
+    members = [load_unet(config, f) for f in best_model_files(t.model_dir, names)]
     threshold, val_dice = choose_threshold(config, average_models(members), val_src)
     keys = ("best_epoch", "best_val_loss", "epochs_run")
     info = {
         "threshold": threshold, "validation_dice": val_dice,
-        "members": [Path(member_dir("", k)).name for k in range(t.ensemble)],
+        "members": names,
         "member_runs": [{k: run.get(k) for k in keys} for run in runs],
         "model": model_signature(config.model), "backend": keras.backend.backend(),
         "config": str(Path(config.source).resolve()),
