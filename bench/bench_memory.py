@@ -46,6 +46,7 @@ def child(args) -> int:
     import flexunet.train
     from flexunet.config import load_config
     from flexunet.data.dataset import should_cache
+    from flexunet.data.splits import split_sources
 
     folder = benchlib.synthetic_pairs(args.pairs)
     in_memory = {"auto": None, "true": True, "false": False}[args.in_memory]
@@ -68,7 +69,7 @@ def child(args) -> int:
             return original(*a, **k)
 
         flexunet.train.finish_training = finish
-        train_src, val_src, _ = flexunet.train.split_sources(config)
+        train_src, val_src, _ = split_sources(config)
         started = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):
             flexunet.train.run_training(config, verbose=0)

@@ -12,7 +12,7 @@ from flexunet.data.dataset import SegmentationBatches
 from flexunet.data.pairs import source_cell_id
 from flexunet.data.sources import dataset_source
 from flexunet.fsutil import atomic_write_text, prepare_output_dir
-from flexunet.modelio import load_trained
+from flexunet.modelio import load_trained, read_info
 from flexunet.predict import (
     batched,
     confusion,
@@ -64,10 +64,22 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     return buffer.getvalue()
 
 
+def seen_in_training(config: Config, section: str) -> str | None:
+    """Why the [section] cells are not unseen by the model (a fold ensemble trained on [eval]), or None."""
+    info = read_info(config.train.model_dir)
+    if section == "eval" and info.get("member_validation") and config.train.validation == "eval":
+        return (f"members 2 to {len(info['member_validation'])} of this ensemble_folds ensemble trained on "
+                "the [eval] cells, so this figure is optimistic; the [test] section gives the honest one")
+    return None
+
+
 def run_evaluation(config: Config, section: str = "eval") -> dict:
     """Evaluate the best model on the [section] folders; write CSVs and pictures to its output_dir."""
     s = getattr(config, section)
     model, threshold = load_trained(config, compile_model=True)
+    caveat = seen_in_training(config, section)
+    if caveat:
+        print(f"Warning: {caveat}")
     source = dataset_source(config, section, f"for evaluation ([{section}])", training=False).cache(
         desc=f"Loading [{section}]", progress=False)
     protected = {"config folder": Path(config.base_dir), "model folder": Path(config.train.model_dir),
@@ -91,6 +103,8 @@ def run_evaluation(config: Config, section: str = "eval") -> dict:
     metric_rows = [{"metric": n, "value": v} for n, v in zip(names, values)]
     metric_rows += [{"metric": k, "value": v} for k, v in summary.items()]
     metric_rows.append({"metric": "threshold", "value": threshold})
+    if caveat:
+        metric_rows.append({"metric": "warning", "value": caveat})
     atomic_write_text(out / "evaluation.csv", _csv(metric_rows, ["metric", "value"]))
     atomic_write_text(out / "per_image.csv", _csv(rows, PER_IMAGE_COLUMNS))
     print(f"Pixel Dice {summary['pixel_dice']:.4f}, IoU {summary['pixel_iou']:.4f}, precision "

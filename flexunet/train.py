@@ -22,15 +22,10 @@ from flexunet.callbacks import (
 from flexunet.config import Config
 from flexunet.data.augment import AugmentOptions, Augmentor
 from flexunet.data.checks import describe_split
-from flexunet.data.dataset import (
-    PairSource,
-    SegmentationBatches,
-    resize_image,
-    should_cache,
-)
+from flexunet.data.dataset import PairSource, SegmentationBatches, resize_image
 from flexunet.data.io import list_images, read_image
-from flexunet.data.pairs import grouped_split, seed_split
-from flexunet.data.sources import dataset_source, model_size
+from flexunet.data.sources import model_size
+from flexunet.data.splits import Split, member_sources
 from flexunet.distribute import strategy_scope, worker_folder, worker_index
 from flexunet.errors import ConfigError, ModelError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
@@ -48,27 +43,6 @@ from flexunet.predict import (
     model_predictor,
     threshold_counts,
 )
-
-
-def split_sources(config: Config) -> tuple[PairSource, PairSource, str]:
-    """(train, validation, how) following [train] validation."""
-    t = config.train
-    full = dataset_source(config, "train", "for training")
-    if t.validation == "eval":
-        return full, dataset_source(config, "eval", "for validation = \"eval\""), "the [eval] folders"
-    stems = [p.image.name for p in full.pairs]
-    if t.validation == "grouped":
-        train_idx, val_idx = grouped_split(stems, t.validation_split, t.seed)
-        how = f"{t.validation_split:g} of the source cells held out (grouped, seed {t.seed})"
-    else:
-        train_idx, val_idx = seed_split(len(stems), t.validation_split)
-        how = f"the last {t.validation_split:g} of the sorted files (seed behaviour; copies of a cell may leak)"
-    if not train_idx or not val_idx:
-        raise ConfigError(
-            f"{config.where('train', 'validation_split')}: expected a split leaving images on both "
-            f"sides, got {len(train_idx)} for training and {len(val_idx)} for validation"
-        )
-    return full.subset(train_idx), full.subset(val_idx), how
 
 
 def augmentor(config: Config) -> Augmentor | None:
@@ -163,28 +137,29 @@ def run_training(config: Config, verbose: str | int | None = None,
     extra_callbacks run after the toolkit's own.
     """
     config = _worker_outputs(config)
-    t = config.train
-    train_src, val_src, how = split_sources(config)
-    print(describe_split(train_src.pairs, val_src.pairs, how))
-    if should_cache([train_src, val_src], t.in_memory):
-        for src, name in ((train_src, "training"), (val_src, "validation")):
-            src.cache(desc=f"Loading {name} set", progress=sys.stderr.isatty(), workers=t.workers)
-    if t.ensemble == 1:
+    splits = member_sources(config)
+    if config.train.ensemble == 1:
+        train_src, val_src, _ = splits[0]
         return _train_one(config, train_src, val_src, verbose, extra_callbacks)
-    return _train_ensemble(config, train_src, val_src, verbose, extra_callbacks)
+    return _train_ensemble(config, splits, verbose, extra_callbacks)
 
 
-def _train_ensemble(config: Config, train_src: PairSource, val_src: PairSource,
-                    verbose: str | int | None, extra_callbacks) -> dict:
-    """Train each member in model_dir/member_<k> with seed + k, then choose one threshold for their mean."""
+def _train_ensemble(config: Config, splits: list[Split], verbose: str | int | None, extra_callbacks) -> dict:
+    """Train each member in model_dir/member_<k> with seed + k, then choose one threshold for their mean.
+
+    With ensemble_folds each member has its own validation cells, which the others train on, so the
+    threshold is chosen on the members' pooled predictions for their own validation cells.
+    """
     t = config.train
     resume = t.resume and Path(t.model_dir).is_dir()
     _folders(config, resume=resume)
     if not resume:
         atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
     runs = []
-    for k in range(t.ensemble):
+    for k, (train_src, val_src, how) in enumerate(splits):
         print(f"Ensemble member {k + 1} of {t.ensemble}: seed {t.seed + k}, {member_dir(t.model_dir, k)}")
+        if t.ensemble_folds:
+            print(describe_split(train_src.pairs, val_src.pairs, how))
         member = replace(t, model_dir=member_dir(t.model_dir, k), eval_dir=member_dir(t.eval_dir, k),
                          epoch_change_infer_dir=member_dir(t.epoch_change_infer_dir, k),
                          create_backup=False, select_threshold=False, ensemble=1)
@@ -192,7 +167,11 @@ def _train_ensemble(config: Config, train_src: PairSource, val_src: PairSource,
                                extra_callbacks, member=k))
     names = [Path(member_dir(t.model_dir, k)).name for k in range(t.ensemble)]
     members = [load_unet(config, f) for f in best_model_files(t.model_dir, names)]
-    threshold, val_dice = choose_threshold(config, average_models(members), val_src)
+    if t.ensemble_folds:
+        pairs = [(member, val_src) for member, (_, val_src, _) in zip(members, splits)]
+    else:
+        pairs = [(average_models(members), splits[0][1])]
+    threshold, val_dice = choose_threshold(config, pairs)
     keys = ("best_epoch", "best_val_loss", "epochs_run")
     info = {
         "threshold": threshold, "validation_dice": val_dice,
@@ -201,6 +180,9 @@ def _train_ensemble(config: Config, train_src: PairSource, val_src: PairSource,
         "model": model_signature(config.model), "backend": keras.backend.backend(),
         "config": str(Path(config.source).resolve()),
     }
+    if t.ensemble_folds:
+        info["member_validation"] = [how for _, _, how in splits]
+        info["threshold_from"] = "each member's own validation cells (out of fold)"
     write_info(t.model_dir, info)
     print(f"Ensemble of {t.ensemble} in {t.model_dir}; evaluate and infer average the members")
     return info
@@ -220,6 +202,9 @@ def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
     _folders(config, resume=state is not None)
     if state is None:
         atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
+    elif state.get("stopped") or state["epoch"] + 1 >= t.epochs:
+        print(f"{t.model_dir} holds a finished run (best epoch {state.get('best_epoch')}); not training it again")
+        return finish_training(config, val_src, state)
 
     with strategy_scope(t.distribution, config.where("train", "distribution")):
         if state is not None:
@@ -240,31 +225,32 @@ def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
     if t.tensorboard:
         callbacks.append(tensorboard_callback(config))
     callbacks += list(extra_callbacks)
-    if state is None or not state.get("stopped"):
-        train_batches = SegmentationBatches(train_src, t.batch_size, shuffle=True, seed=seed,
-                                            augment=augmentor(config), workers=t.workers,
-                                            start_epoch=start, steps=t.steps_per_epoch)
-        val_batches = SegmentationBatches(val_src, t.batch_size, workers=t.workers,
-                                          steps=t.validation_steps)
-        if config.generator.debug:
-            save_batch_preview(train_batches, Path(t.eval_dir) / "augmented_batch.png")
-        if start < t.epochs:
-            if verbose is None:
-                verbose = "auto" if sys.stdout.isatty() else 2
-            model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
-                      shuffle=False, callbacks=callbacks, verbose=verbose)
+    train_batches = SegmentationBatches(train_src, t.batch_size, shuffle=True, seed=seed,
+                                        augment=augmentor(config), workers=t.workers,
+                                        start_epoch=start, steps=t.steps_per_epoch)
+    val_batches = SegmentationBatches(val_src, t.batch_size, workers=t.workers,
+                                      steps=t.validation_steps)
+    if config.generator.debug:
+        save_batch_preview(train_batches, Path(t.eval_dir) / "augmented_batch.png")
+    if start < t.epochs:
+        if verbose is None:
+            verbose = "auto" if sys.stdout.isatty() else 2
+        model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
+                  shuffle=False, callbacks=callbacks, verbose=verbose)
     return finish_training(config, val_src, training.state)
 
 
-def choose_threshold(config: Config, model: keras.Model, val_src: PairSource) -> tuple[float, float | None]:
-    """(threshold, validation pixel Dice) with the best Dice on validation; (0.5, None) when off."""
-    if not (config.train.select_threshold and len(val_src)):
+def choose_threshold(config: Config, pairs: list[tuple[keras.Model, PairSource]]) -> tuple[float, float | None]:
+    """(threshold, validation pixel Dice) with the best Dice over every (model, its validation cells)
+    pair pooled; (0.5, None) when off."""
+    if not (config.train.select_threshold and any(len(src) for _, src in pairs)):
         return 0.5, None
-    predict = model_predictor(model, config.postprocess.tta)
     counts = 0
-    for x, y in SegmentationBatches(val_src, config.train.batch_size * 4):
-        truth = np.rint(y[..., 0] * 255) > config.mask.threshold
-        counts = counts + threshold_counts(np.asarray(predict(x))[..., 0], truth)
+    for model, val_src in pairs:
+        predict = model_predictor(model, config.postprocess.tta)
+        for x, y in SegmentationBatches(val_src, config.train.batch_size * 4):
+            truth = np.rint(y[..., 0] * 255) > config.mask.threshold
+            counts = counts + threshold_counts(np.asarray(predict(x))[..., 0], truth)
     threshold, val_dice = best_threshold_from_counts(counts)
     print(f"Threshold {threshold:.2f} gives the best validation pixel Dice {val_dice:.4f}")
     return threshold, val_dice
@@ -277,7 +263,7 @@ def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
         raise ModelError(f"{config.where('train', 'model_dir')}: training ended without a finite val_loss, "
                          "so no best model was saved; lower [model] learning_rate or check the masks")
     best = load_unet(config, Path(t.model_dir) / BEST_MODEL)
-    threshold, val_dice = choose_threshold(config, best, val_src)
+    threshold, val_dice = choose_threshold(config, [(best, val_src)])
     info = {
         "threshold": threshold, "validation_dice": val_dice, "best_epoch": state.get("best_epoch"),
         "best_val_loss": state.get("best"), "epochs_run": state.get("epoch", -1) + 1,

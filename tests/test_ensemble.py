@@ -140,3 +140,70 @@ def test_an_ensemble_exports_to_onnx_as_one_model(tmp_path):
     session = onnxruntime.InferenceSession(str(written["onnx"]), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def folds_trained(tmp_path_factory):
+    """A 2-member ensemble_folds run with validation = "eval": member 2 trains on the [eval] cells."""
+    root = tmp_path_factory.mktemp("folds")
+    train_data = make_tiny_dataset(root / "train", cells=tuple(f"t{k}" for k in range(4)))
+    eval_data = make_tiny_dataset(root / "valid", cells=("v0",), seed=1)
+    test_data = make_tiny_dataset(root / "test", cells=("x0",), seed=2)
+    train = {"epochs": 2, "batch_size": 4, "patience": 0, "ensemble": 2, "ensemble_folds": True,
+             "validation": '"eval"', "image_datapath": f'"{train_data.images}"',
+             "mask_datapath": f'"{train_data.masks}"'}
+    sections = {name: {"image_datapath": f'"{d.images}"', "mask_datapath": f'"{d.masks}"',
+                       "output_dir": f'"./{name}_output"'} for name, d in (("eval", eval_data), ("test", test_data))}
+    config = load_config(write_config(root, model=tiny_model_section(), train=train, **sections))
+    return root, config, run_training(config, verbose=0)
+
+
+def test_fold_members_validate_on_their_own_cells(folds_trained):
+    _, _, info = folds_trained
+    assert info["members"] == ["member_0", "member_1"]
+    assert info["member_validation"][0] == "member 1: the [eval] folders"
+    assert info["member_validation"][1].startswith("member 2: fold 2 of the source cells")
+    assert info["threshold_from"] == "each member's own validation cells (out of fold)"
+    assert 0.0 < info["threshold"] < 1.0 and 0.0 <= info["validation_dice"] <= 1.0
+
+
+def test_fold_threshold_is_chosen_on_pooled_out_of_fold_counts(folds_trained):
+    """Recomputing the pooled counts by hand gives the saved threshold and Dice."""
+    from flexunet.data.splits import member_sources
+    from flexunet.predict import best_threshold_from_counts, model_predictor, threshold_counts
+
+    root, config, info = folds_trained
+    counts = 0
+    for k, (_, val_src, _) in enumerate(member_sources(config)):
+        model = keras.saving.load_model(root / "models" / f"member_{k}" / "best_model.keras", safe_mode=True)
+        x, y = val_src.images.astype("float32"), val_src.masks
+        probs = np.asarray(model_predictor(model, config.postprocess.tta)(x))[..., 0]
+        counts = counts + threshold_counts(probs, y > config.mask.threshold)
+    threshold, dice = best_threshold_from_counts(counts)
+    assert threshold == pytest.approx(info["threshold"]) and dice == pytest.approx(info["validation_dice"], abs=1e-6)
+
+
+def test_evaluating_eval_cells_a_fold_ensemble_trained_on_warns(folds_trained, capsys):
+    root, config, _ = folds_trained
+    run_evaluation(config, "eval")
+    out = capsys.readouterr().out
+    assert ("Warning: members 2 to 2 of this ensemble_folds ensemble trained on the [eval] cells, so this "
+            "figure is optimistic; the [test] section gives the honest one") in out
+    assert "warning," in (root / "eval_output" / "evaluation.csv").read_text()
+    run_evaluation(config, "test")
+    assert "Warning" not in capsys.readouterr().out
+    assert "warning," not in (root / "test_output" / "evaluation.csv").read_text()
+
+
+def test_resuming_a_finished_member_does_not_load_or_train_it(trained, tmp_path, capsys):
+    import shutil
+    from dataclasses import replace
+
+    folder, config, info = trained
+    shutil.copytree(folder / "models", tmp_path / "models")
+    shutil.copytree(folder / "eval", tmp_path / "eval")
+    t = replace(config.train, model_dir=str(tmp_path / "models"), eval_dir=str(tmp_path / "eval"), resume=True)
+    again = run_training(replace(config, train=t), verbose=0)
+    out = capsys.readouterr().out
+    assert out.count("holds a finished run") == 2 and "Resuming after epoch" not in out
+    assert again["member_runs"] == info["member_runs"]

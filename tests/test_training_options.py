@@ -88,7 +88,8 @@ def test_resume_with_another_architecture_is_refused(tmp_path, data):
 
 def test_a_run_without_any_finite_val_loss_says_so(tmp_path, data):
     """When no epoch had a finite val_loss, no best model exists: finish_training says why."""
-    from flexunet.train import finish_training, split_sources
+    from flexunet.data.splits import split_sources
+    from flexunet.train import finish_training
 
     keys = {"epochs": 1, "batch_size": 4, "image_datapath": f'"{data.images}"', "mask_datapath": f'"{data.masks}"'}
     config = load_config(write_config(tmp_path, model=tiny_model_section(), train=keys))

@@ -75,9 +75,15 @@ class TrainSection:
     steps_per_epoch: object = key(None, Optional(Int(min=1)), "Steps per epoch; None = whole set.")
     validation_steps: object = key(None, Optional(Int(min=1)), "Validation steps; None = whole set.")
     ensemble: int = key(1, Int(min=1),
-                        "Train this many UNets (seeds seed, seed + 1, ...; the same validation cells) "
+                        "Train this many UNets (seeds seed, seed + 1, ...; the same validation cells "
+                        "unless ensemble_folds) "
                         "in model_dir/member_<k>; evaluation, inference and export average their "
                         "probabilities.")
+    ensemble_folds: bool = key(False, Bool(),
+                               "With ensemble > 1: member 1 validates on the configured cells, each later "
+                               "member on another group of source cells of the same size (and trains on "
+                               "the rest), so the members together learn from every cell; the threshold "
+                               "is chosen on each member's own validation cells.")
     select_threshold: bool = key(True, Bool(),
                                  "Choose the mask threshold with the best validation Dice after training.")
     in_memory: object = key(None, Optional(Bool()),

@@ -80,6 +80,28 @@ def grouped_split(names: list[str], fraction: float, seed: int) -> tuple[list[in
     return [i for i in range(len(names)) if i not in held_set], sorted(held)
 
 
+def grouped_folds(names: list[str], fraction: float, seed: int, count: int) -> list[list[int]]:
+    """Up to `count` disjoint held-out index lists, each whole source cells until >= fraction of the files.
+
+    The cells are shuffled as in grouped_split, so the first fold is grouped_split's held-out set
+    whenever that leaves training images.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(source_cell_id(name), []).append(i)
+    order = sorted(groups)
+    np.random.default_rng(seed).shuffle(order)
+    target = fraction * len(names)
+    folds: list[list[int]] = [[]]
+    for cell in order:
+        if len(folds[-1]) >= target:
+            if len(folds) == count:
+                break
+            folds.append([])
+        folds[-1].extend(groups[cell])
+    return [sorted(f) for f in folds if f]
+
+
 def seed_split(count: int, fraction: float) -> tuple[list[int], list[int]]:
     """Indices (train, held_out) as Keras validation_split: the last fraction of the sorted files."""
     split_at = int(math.floor(count * (1.0 - fraction)))
