@@ -63,13 +63,19 @@ def pair_files(image_dir: str | os.PathLike, mask_dir: str | os.PathLike,
     return [Pair(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
 
-def grouped_split(names: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices (train, held_out): whole source cells held out until >= fraction of the files."""
+def _shuffled_cells(names: list[str], seed: int) -> tuple[dict[str, list[int]], list[str]]:
+    """({source cell: indices of its copies}, the cells in a seeded random order)."""
     groups: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         groups.setdefault(source_cell_id(name), []).append(i)
     order = sorted(groups)
     np.random.default_rng(seed).shuffle(order)
+    return groups, order
+
+
+def grouped_split(names: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, held_out): whole source cells held out until >= fraction of the files."""
+    groups, order = _shuffled_cells(names, seed)
     target = fraction * len(names)
     held: list[int] = []
     for cell in order:
@@ -86,11 +92,7 @@ def grouped_folds(names: list[str], fraction: float, seed: int, count: int) -> l
     The cells are shuffled as in grouped_split, so the first fold is grouped_split's held-out set
     whenever that leaves training images.
     """
-    groups: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        groups.setdefault(source_cell_id(name), []).append(i)
-    order = sorted(groups)
-    np.random.default_rng(seed).shuffle(order)
+    groups, order = _shuffled_cells(names, seed)
     target = fraction * len(names)
     folds: list[list[int]] = [[]]
     for cell in order:
