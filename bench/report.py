@@ -14,6 +14,8 @@ LABELS = {  # also the default row order
     "ensemble_soft": "shipped `train_eval_infer.config` (ensemble of 3 × 8 filters, soft targets)",
     "cpu_soft": "shipped `cpu_train_eval_infer.config` (8 filters, soft targets, seed 137)",
     "ensemble_binarized": "ensemble of 3 × 8 filters, binarized targets",
+    "ensemble_folds": "cross-validation ensemble of 3 × 8 filters (`ensemble_folds`), soft targets",
+    "ensemble_folds5": "cross-validation ensemble of 5 × 8 filters (`ensemble_folds`), soft targets",
     "candidate_b": "16 filters, batch 8 (shipped before the ensemble)",
     "cpu_candidate": "8 filters, batch 16, binarized targets",
     "candidate_a": "16 filters, batch 8, learning_rate 1e-3",
