@@ -232,11 +232,10 @@ def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
                                       steps=t.validation_steps)
     if config.generator.debug:
         save_batch_preview(train_batches, Path(t.eval_dir) / "augmented_batch.png")
-    if start < t.epochs:
-        if verbose is None:
-            verbose = "auto" if sys.stdout.isatty() else 2
-        model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
-                  shuffle=False, callbacks=callbacks, verbose=verbose)
+    if verbose is None:
+        verbose = "auto" if sys.stdout.isatty() else 2
+    model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
+              shuffle=False, callbacks=callbacks, verbose=verbose)
     return finish_training(config, val_src, training.state)
 
 

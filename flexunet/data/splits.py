@@ -10,6 +10,15 @@ from flexunet.data.sources import dataset_source
 from flexunet.errors import ConfigError
 
 Split = tuple[PairSource, PairSource, str]
+EVAL_FOLDERS = "the [eval] folders"
+
+
+def _grouped_how(fraction: float, seed: int) -> str:
+    return f"{fraction:g} of the source cells held out (grouped, seed {seed})"
+
+
+def _eval_source(config: Config) -> PairSource:
+    return dataset_source(config, "eval", "for validation = \"eval\"")
 
 
 def split_sources(config: Config) -> Split:
@@ -17,11 +26,11 @@ def split_sources(config: Config) -> Split:
     t = config.train
     full = dataset_source(config, "train", "for training")
     if t.validation == "eval":
-        return full, dataset_source(config, "eval", "for validation = \"eval\""), "the [eval] folders"
+        return full, _eval_source(config), EVAL_FOLDERS
     stems = [p.image.name for p in full.pairs]
     if t.validation == "grouped":
         train_idx, val_idx = grouped_split(stems, t.validation_split, t.seed)
-        how = f"{t.validation_split:g} of the source cells held out (grouped, seed {t.seed})"
+        how = _grouped_how(t.validation_split, t.seed)
     else:
         train_idx, val_idx = seed_split(len(stems), t.validation_split)
         how = f"the last {t.validation_split:g} of the sorted files (seed behaviour; copies of a cell may leak)"
@@ -33,8 +42,8 @@ def split_sources(config: Config) -> Split:
     return full.subset(train_idx), full.subset(val_idx), how
 
 
-def fold_pool(config: Config) -> tuple[PairSource, list[list[int]], str]:
-    """(pool, validation indices per member, how) for [train] ensemble_folds.
+def fold_pool(config: Config) -> tuple[PairSource, list[list[int]], list[str]]:
+    """(pool, validation indices per member, how each member validates) for [train] ensemble_folds.
 
     validation = "grouped": the [train] pairs in folds of validation_split of the files, the first
     fold being the grouped split's validation cells. validation = "eval": the [train] and [eval]
@@ -48,22 +57,23 @@ def fold_pool(config: Config) -> tuple[PairSource, list[list[int]], str]:
     full = dataset_source(config, "train", "for training")
     stems = [p.image.name for p in full.pairs]
     if t.validation == "eval":
-        val = dataset_source(config, "eval", "for validation = \"eval\"")
+        val = _eval_source(config)
         pool = PairSource(full.pairs + val.pairs, full.size, full.channels, full.opts)
         fraction = len(val) / max(len(full), 1)
         folds = [list(range(len(full), len(pool)))] + grouped_folds(stems, fraction, t.seed, t.ensemble - 1)
-        how = "the [eval] folders"
+        first = EVAL_FOLDERS
     else:
         pool, fraction = full, t.validation_split
         folds = grouped_folds(stems, fraction, t.seed, t.ensemble)
-        how = f"{fraction:g} of the source cells held out (grouped, seed {t.seed})"
+        first = _grouped_how(fraction, t.seed)
     if len(folds) < t.ensemble:
         raise ConfigError(
             f"{config.where('train', 'ensemble')}: expected at most {len(folds)} members with ensemble_folds "
             f"= True (the source cells make {len(folds)} validation groups of {fraction:.3g} of the files), "
             f"got {t.ensemble}"
         )
-    return pool, folds, how
+    hows = [first] + [f"fold {k + 1} of the source cells (grouped, seed {t.seed})" for k in range(1, len(folds))]
+    return pool, folds, [f"member {k + 1}: {how}" for k, how in enumerate(hows)]
 
 
 def member_sources(config: Config) -> list[Split]:
@@ -80,13 +90,11 @@ def member_sources(config: Config) -> list[Split]:
             for src, name in ((train_src, "training"), (val_src, "validation")):
                 src.cache(desc=f"Loading {name} set", progress=sys.stderr.isatty(), workers=t.workers)
         return [(train_src, val_src, how)] * t.ensemble
-    pool, folds, how = fold_pool(config)
+    pool, folds, hows = fold_pool(config)
     if should_cache([pool], t.in_memory):
         pool.cache(desc="Loading training and validation sets", progress=sys.stderr.isatty(), workers=t.workers)
     splits = []
-    for k, fold in enumerate(folds):
+    for fold, how in zip(folds, hows):
         held = set(fold)
-        where = how if k == 0 else f"fold {k + 1} of the source cells (grouped, seed {t.seed})"
-        splits.append((pool.subset([i for i in range(len(pool)) if i not in held]), pool.subset(fold),
-                       f"member {k + 1}: {where}"))
+        splits.append((pool.subset([i for i in range(len(pool)) if i not in held]), pool.subset(fold), how))
     return splits
