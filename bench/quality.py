@@ -25,7 +25,7 @@ from flexunet.config import load_config  # noqa: E402
 from flexunet.data.dataset import MaskOptions, PairSource  # noqa: E402
 from flexunet.data.pairs import pair_files, source_cell_id  # noqa: E402
 from flexunet.evaluate import image_scores, summarize  # noqa: E402
-from flexunet.modelio import best_model_files, load_trained, load_unet  # noqa: E402
+from flexunet.modelio import best_model_files, load_trained, load_unet, member_configs  # noqa: E402
 from flexunet.predict import batched, model_predictor, to_mask  # noqa: E402
 from flexunet.train import run_training  # noqa: E402
 
@@ -101,19 +101,24 @@ def holdout_source(config, workdir: Path) -> tuple[list, PairSource]:
     return pairs, PairSource(pairs, size, config.model.image_channels, TARGET).cache(progress=False)
 
 
+def score_key(tta: bool, rot90: bool, post: bool, threshold: str = "selected") -> str:
+    return f"tta={tta}{'+rot90' if tta and rot90 else ''},post={post},threshold={threshold}"
+
+
 def score_model(model, threshold: float, pairs: list, source: PairSource, tta_options=(False, True),
-                post_options=(False, True)) -> dict:
-    """Scores on the held-out cells against the annotation (threshold 128, no blur)."""
+                post_options=(False, True), rot90: bool = False) -> dict:
+    """Scores on the held-out cells against the annotation (threshold 128, no blur); rot90 makes the
+    TTA eight views."""
     results = {}
     for tta in tta_options:
         start = time.perf_counter()
-        probs = batched(model_predictor(model, tta), source.images, 32)
+        probs = batched(model_predictor(model, tta, rot90), source.images, 32)
         seconds = time.perf_counter() - start
         for post in post_options:
             for thr_name, thr in (("selected", threshold), ("0.5", 0.5)):
                 rows = [image_scores(p.image.name, source.masks[i] > 127, to_mask(probs[i], thr, post, post) > 127)
                         for i, p in enumerate(pairs)]
-                key = f"tta={tta},post={post},threshold={thr_name}"
+                key = score_key(tta, rot90, post, thr_name)
                 results[key] = {**summarize(rows), "threshold": thr, "predict_seconds": seconds}
     return results
 
@@ -121,9 +126,11 @@ def score_model(model, threshold: float, pairs: list, source: PairSource, tta_op
 def score_members(config, workdir: Path, threshold: float, members: list[str], pairs, source) -> list[dict]:
     """Each ensemble member alone, with the recipe's TTA and clean-up at the ensemble's threshold."""
     post = config.postprocess
-    key = f"tta={post.tta},post={post.keep_largest},threshold=selected"
-    return [score_model(load_unet(config, f), threshold, pairs, source, (post.tta,), (post.keep_largest,))[key]
-            for f in best_model_files(workdir / "models", members)] if members else []
+    key = score_key(post.tta, post.tta_rot90, post.keep_largest)
+    files = best_model_files(workdir / "models", members)
+    return [score_model(load_unet(c, f), threshold, pairs, source, (post.tta,), (post.keep_largest,),
+                        post.tta_rot90)[key]
+            for c, f in zip(member_configs(config, len(files)), files)] if members else []
 
 
 def main(argv=None) -> int:
@@ -154,10 +161,10 @@ def main(argv=None) -> int:
     train_seconds = time.perf_counter() - start
     model, threshold = load_trained(config)
     pairs, source = holdout_source(config, workdir)
-    scores = score_model(model, threshold, pairs, source)
+    post = config.postprocess
+    scores = score_model(model, threshold, pairs, source, rot90=post.tta_rot90)
     members = score_members(config, workdir, threshold, info.get("members", []), pairs, source)
-    main_key = "tta={},post={},threshold=selected".format(config.postprocess.tta,
-                                                          config.postprocess.keep_largest)
+    main_key = score_key(post.tta, post.tta_rot90, post.keep_largest)
     report = {
         "name": args.name, "recipe": str(args.recipe), "recipe_text": args.recipe.read_text(),
         "overrides": args.set,

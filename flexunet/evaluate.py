@@ -18,7 +18,7 @@ from flexunet.predict import (
     confusion,
     dice_from_counts,
     iou_from_counts,
-    model_predictor,
+    postprocess_predictor,
     to_mask,
 )
 
@@ -95,7 +95,7 @@ def run_evaluation(config: Config, section: str = "eval") -> dict:
     for n, v in zip(names, values):
         print(f"  {n}: {v:.4f}")
     post = config.postprocess
-    probs = batched(model_predictor(model, post.tta), source.images, batch * 4)
+    probs = batched(postprocess_predictor(model, post), source.images, batch * 4)
     rows = [image_scores(p.image.name, source.masks[i] > 127,
                          to_mask(probs[i], threshold, post.keep_largest, post.fill_holes) > 127)
             for i, p in enumerate(source.pairs)]

@@ -15,7 +15,7 @@ from flexunet.data.io import list_images, read_image, read_mask, write_image
 from flexunet.errors import ConfigError, DataError
 from flexunet.fsutil import prepare_output_dir
 from flexunet.modelio import load_trained
-from flexunet.predict import model_predictor, to_mask
+from flexunet.predict import postprocess_predictor, to_mask
 from flexunet.tiling import predict_tiled
 
 MASK_SUFFIX = ".png"
@@ -96,7 +96,7 @@ def run_inference(config: Config) -> list[Path]:
     out, merged = _outputs(config, "infer", images_dir)
     size = (config.model.image_height, config.model.image_width)
     channels = config.model.image_channels
-    predict = model_predictor(model, config.postprocess.tta)
+    predict = postprocess_predictor(model, config.postprocess)
     batch = config.infer.batch_size or 16
 
     def finish(f: Path, img: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -138,7 +138,7 @@ def run_tiled_inference(config: Config) -> list[Path]:
                           f"tile size {tile}, got {s.overlapping}")
     model, threshold = load_trained(config)
     out, merged = _outputs(config, "tiledinfer", images_dir)
-    predict = model_predictor(model, config.postprocess.tta)
+    predict = postprocess_predictor(model, config.postprocess)
     samples = []
     for f in tqdm(files, desc="Tiled inference", unit="img", leave=False, disable=None):
         image = read_image(f, config.model.image_channels)

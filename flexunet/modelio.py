@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -62,6 +62,16 @@ def model_signature(m: ModelSection) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(m).items() if k in keys}
 
 
+def member_configs(config: Config, count: int | None = None) -> list[Config]:
+    """The config of each of `count` (default [train] ensemble) members: [model] with the member's width
+    from [train] ensemble_base_filters, or [model] itself when that is empty or counts otherwise."""
+    count = config.train.ensemble if count is None else count
+    widths = config.train.ensemble_base_filters
+    if len(widths) != count:
+        return [config] * count
+    return [replace(config, model=replace(config.model, base_filters=w)) for w in widths]
+
+
 def member_dir(folder: str, index: int) -> str:
     """The folder of ensemble member `index` inside a model_dir or eval_dir."""
     return str(Path(folder) / f"member_{index}")
@@ -114,7 +124,11 @@ def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Mod
         diffs = ", ".join(f"{k} = {saved.get(k)} (config says {current.get(k)})"
                           for k in current if saved.get(k) != current.get(k))
         raise ModelError(f"{files[0]} was trained with another architecture: {diffs}")
-    members = [load_unet(config, f) for f in files]
+    saved_widths = info.get("member_base_filters")
+    if saved_widths and saved_widths != list(config.train.ensemble_base_filters):
+        raise ModelError(f"{model_dir} was trained with ensemble_base_filters = {saved_widths} "
+                         f"(config says {list(config.train.ensemble_base_filters)})")
+    members = [load_unet(c, f) for c, f in zip(member_configs(config, len(files)), files)]
     model = members[0] if len(members) == 1 else average_models(members)
     if compile_model:
         compile_from_section(model, config.model)

@@ -6,6 +6,8 @@ import cv2
 import keras
 import numpy as np
 
+from flexunet.config.sections import PostprocessSection
+
 PredictFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -18,10 +20,11 @@ def batched(predict: PredictFn, images: np.ndarray, batch_size: int) -> np.ndarr
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:3], np.float32)
 
 
-def with_flip_tta(predict: PredictFn) -> PredictFn:
-    """A predict function averaging the four flips of each image (each flipped back)."""
+def with_flip_tta(predict: PredictFn, transpose: bool = False) -> PredictFn:
+    """A predict function averaging the four flips of each image (each flipped back); with transpose
+    also the four flips of its transpose, i.e. all eight right-angle rotations and mirrors."""
 
-    def tta(images: np.ndarray) -> np.ndarray:
+    def flips(images: np.ndarray) -> np.ndarray:
         total = 0.0
         for flip_h in (False, True):
             for flip_v in (False, True):
@@ -32,16 +35,28 @@ def with_flip_tta(predict: PredictFn) -> PredictFn:
                 total = total + (p[:, :, ::-1] if flip_h else p)
         return total / 4.0
 
+    def tta(images: np.ndarray) -> np.ndarray:
+        probs = flips(images)
+        if not transpose:
+            return probs
+        return (probs + flips(images.swapaxes(1, 2)).swapaxes(1, 2)) / 2.0
+
     return tta
 
 
-def model_predictor(model: keras.Model, tta: bool = False) -> PredictFn:
-    """A predict function over a Keras model (one call per batch, no per-image overhead)."""
+def model_predictor(model: keras.Model, tta: bool = False, rot90: bool = False) -> PredictFn:
+    """A predict function over a Keras model (one call per batch, no per-image overhead); tta averages
+    the four flips, and rot90 with it the eight right-angle rotations and mirrors."""
 
     def predict(images: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict_on_batch(np.asarray(images, np.float32)))
 
-    return with_flip_tta(predict) if tta else predict
+    return with_flip_tta(predict, rot90) if tta else predict
+
+
+def postprocess_predictor(model: keras.Model, post: PostprocessSection) -> PredictFn:
+    """model_predictor with the [postprocess] tta and tta_rot90 settings."""
+    return model_predictor(model, post.tta, post.tta_rot90)
 
 
 def keep_largest_component(mask: np.ndarray) -> np.ndarray:

@@ -34,13 +34,14 @@ from flexunet.modelio import (
     best_model_files,
     compiled_unet,
     load_unet,
+    member_configs,
     member_dir,
     model_signature,
     write_info,
 )
 from flexunet.predict import (
     best_threshold_from_counts,
-    model_predictor,
+    postprocess_predictor,
     threshold_counts,
 )
 
@@ -156,17 +157,19 @@ def _train_ensemble(config: Config, splits: list[Split], verbose: str | int | No
     if not resume:
         atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
     runs = []
-    for k, (train_src, val_src, how) in enumerate(splits):
-        print(f"Ensemble member {k + 1} of {t.ensemble}: seed {t.seed + k}, {member_dir(t.model_dir, k)}")
+    configs = member_configs(config)
+    for k, ((train_src, val_src, how), member_config) in enumerate(zip(splits, configs)):
+        print(f"Ensemble member {k + 1} of {t.ensemble}: seed {t.seed + k}, base_filters "
+              f"{member_config.model.base_filters}, {member_dir(t.model_dir, k)}")
         if t.ensemble_folds:
             print(describe_split(train_src.pairs, val_src.pairs, how))
         member = replace(t, model_dir=member_dir(t.model_dir, k), eval_dir=member_dir(t.eval_dir, k),
                          epoch_change_infer_dir=member_dir(t.epoch_change_infer_dir, k),
                          create_backup=False, select_threshold=False, ensemble=1)
-        runs.append(_train_one(replace(config, train=member), train_src, val_src, verbose,
+        runs.append(_train_one(replace(member_config, train=member), train_src, val_src, verbose,
                                extra_callbacks, member=k))
     names = [Path(member_dir(t.model_dir, k)).name for k in range(t.ensemble)]
-    members = [load_unet(config, f) for f in best_model_files(t.model_dir, names)]
+    members = [load_unet(c, f) for c, f in zip(configs, best_model_files(t.model_dir, names))]
     if t.ensemble_folds:
         pairs = [(member, val_src) for member, (_, val_src, _) in zip(members, splits)]
     else:
@@ -180,6 +183,8 @@ def _train_ensemble(config: Config, splits: list[Split], verbose: str | int | No
         "model": model_signature(config.model), "backend": keras.backend.backend(),
         "config": str(Path(config.source).resolve()),
     }
+    if t.ensemble_base_filters:
+        info["member_base_filters"] = list(t.ensemble_base_filters)
     if t.ensemble_folds:
         info["member_validation"] = [how for _, _, how in splits]
         info["threshold_from"] = "each member's own validation cells (out of fold)"
@@ -246,7 +251,7 @@ def choose_threshold(config: Config, pairs: list[tuple[keras.Model, PairSource]]
         return 0.5, None
     counts = 0
     for model, val_src in pairs:
-        predict = model_predictor(model, config.postprocess.tta)
+        predict = postprocess_predictor(model, config.postprocess)
         for x, y in SegmentationBatches(val_src, config.train.batch_size * 4):
             truth = np.rint(y[..., 0] * 255) > config.mask.threshold
             counts = counts + threshold_counts(np.asarray(predict(x))[..., 0], truth)

@@ -11,7 +11,7 @@ from flexunet.config import load_config
 from flexunet.errors import ConfigError, ModelError
 from flexunet.evaluate import run_evaluation
 from flexunet.model import create_unet
-from flexunet.modelio import average_models, load_trained, member_dir
+from flexunet.modelio import average_models, load_trained, member_configs, member_dir
 from flexunet.train import run_training
 
 
@@ -207,3 +207,49 @@ def test_resuming_a_finished_member_does_not_load_or_train_it(trained, tmp_path,
     out = capsys.readouterr().out
     assert out.count("holds a finished run") == 2 and "Resuming after epoch" not in out
     assert again["member_runs"] == info["member_runs"]
+
+
+@pytest.fixture(scope="module")
+def mixed_trained(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("mixed_run")
+    train = {"epochs": 1, "batch_size": 4, "patience": 0, "ensemble": 2, "ensemble_base_filters": [4, 6],
+             "validation_split": 0.25, "image_datapath": f'"{data.images}"', "mask_datapath": f'"{data.masks}"'}
+    config = load_config(write_config(folder, model=tiny_model_section(), train=train))
+    return folder, config, run_training(config, verbose=0)
+
+
+def test_mixed_width_members_are_built_saved_and_averaged(mixed_trained):
+    folder, config, info = mixed_trained
+    assert info["member_base_filters"] == [4, 6]
+    members = [keras.saving.load_model(folder / "models" / f"member_{k}" / "best_model.keras", safe_mode=True)
+               for k in range(2)]
+    assert [m.get_layer("enc0_conv1").filters for m in members] == [4, 6]
+    model, _ = load_trained(config)
+    x = np.random.default_rng(2).integers(0, 256, (2, 64, 64, 3)).astype("float32")
+    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def test_loading_with_other_member_widths_names_both(mixed_trained):
+    folder, _, _ = mixed_trained
+    other = write_config(folder, "other.config", model=tiny_model_section(),
+                         train={"ensemble": 2, "ensemble_base_filters": [6, 4]})
+    with pytest.raises(ModelError, match=r"trained with ensemble_base_filters = \[4, 6\] \(config says \[6, 4\]\)"):
+        load_trained(load_config(other))
+
+
+@pytest.mark.parametrize("widths, expected", [([8], "got 1: \\[8\\]"), ([8, 8, 16], "got 3: \\[8, 8, 16\\]")])
+def test_member_widths_must_match_the_ensemble(tmp_path, widths, expected):
+    path = write_config(tmp_path, model=tiny_model_section(), train={"ensemble": 2, "ensemble_base_filters": widths})
+    with pytest.raises(ConfigError, match=r"\[train\] ensemble_base_filters in .*: expected one width per member "
+                                          r"\(ensemble = 2\), " + expected):
+        load_config(path)
+
+
+@pytest.mark.parametrize("widths, count, expected", [((), 3, [16, 16, 16]), ((8, 16), 2, [8, 16]),
+                                                     ((8, 16), 1, [16])])
+def test_member_configs(tmp_path, widths, count, expected):
+    config = load_config(write_config(tmp_path, model={"base_filters": 16},
+                                      train={"ensemble": max(len(widths), 1),
+                                             "ensemble_base_filters": list(widths)}))
+    assert [c.model.base_filters for c in member_configs(config, count)] == expected

@@ -118,6 +118,32 @@ def test_flip_tta_averages_the_four_flips():
     assert calls == [True, True, True, True]
 
 
+def pick_pixel_0_1(images: np.ndarray) -> np.ndarray:
+    """Channel 0 at pixel (row 0, column 1), zero elsewhere: equivariant to no flip or rotation."""
+    out = np.zeros(images.shape[:3], np.float32)
+    out[:, 0, 1] = images[:, 0, 1, 0]
+    return out
+
+
+@pytest.mark.parametrize("transpose, orbit", [
+    (False, [(0, 1), (0, 2), (3, 1), (3, 2)]),
+    (True, [(0, 1), (0, 2), (3, 1), (3, 2), (1, 0), (2, 0), (1, 3), (2, 3)]),
+])
+def test_tta_spreads_a_pixel_over_its_orbit(transpose, orbit):
+    """Each view maps some pixel onto (0, 1) and back, so a 4x4 image of ones averages to 1/views on
+    the orbit of (0, 1): the four flips, or the eight rotations and mirrors."""
+    out = with_flip_tta(pick_pixel_0_1, transpose)(np.ones((1, 4, 4, 3), np.float32))[0]
+    expected = np.zeros((4, 4), np.float32)
+    for r, c in orbit:
+        expected[r, c] = 1.0 / len(orbit)
+    np.testing.assert_allclose(out, expected, atol=1e-7)
+
+
+def test_eight_view_tta_of_an_equivariant_predictor_equals_the_plain_one():
+    images = np.random.default_rng(3).uniform(0, 255, (2, 5, 5, 3)).astype(np.float32)
+    np.testing.assert_allclose(with_flip_tta(channel_mean, True)(images), channel_mean(images), atol=1e-6)
+
+
 def test_batched_concatenates_and_drops_the_channel_axis():
     images = np.random.default_rng(1).uniform(0, 255, (7, 4, 4, 3)).astype(np.float32)
     sizes = []

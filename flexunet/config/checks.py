@@ -31,6 +31,17 @@ def check_config(config: "Config") -> None:
             f"{config.where('model', 'dropout_rate')}: expected dropout_rate x (num_layers - 1) < 1 "
             f"(the deepest level's rate), got {m.dropout_rate} x {m.num_layers - 1} = {deepest:g}"
         )
+    if config.postprocess.tta_rot90 and not config.postprocess.tta:
+        raise ConfigError(f"{config.where('postprocess', 'tta_rot90')}: expected tta = True with it (the "
+                          "rotations are views added to the flips), got tta = False")
+    if config.postprocess.tta_rot90 and m.image_width != m.image_height:
+        raise ConfigError(f"{config.where('postprocess', 'tta_rot90')}: expected a square model input (a "
+                          f"rotated image must fit it), got image_width = {m.image_width}, "
+                          f"image_height = {m.image_height}")
+    widths = config.train.ensemble_base_filters
+    if widths and len(widths) != config.train.ensemble:
+        raise ConfigError(f"{config.where('train', 'ensemble_base_filters')}: expected one width per member "
+                          f"(ensemble = {config.train.ensemble}), got {len(widths)}: {list(widths)}")
     if config.train.metrics is not None:
         produced = {"loss", *m.metrics}
         for column in config.train.metrics:

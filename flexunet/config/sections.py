@@ -84,6 +84,9 @@ class TrainSection:
                                "member on another group of source cells of the same size (and trains on "
                                "the rest), so the members together learn from every cell; the threshold "
                                "is chosen on each member's own validation cells.")
+    ensemble_base_filters: tuple = key((), ListOf(Int(min=1)),
+                                       "base_filters of each ensemble member, e.g. [8, 8, 8, 16] (members of "
+                                       "different widths err differently); empty = [model] base_filters for all.")
     select_threshold: bool = key(True, Bool(),
                                  "Choose the mask threshold with the best validation Dice after training.")
     in_memory: object = key(None, Optional(Bool()),
@@ -172,6 +175,8 @@ class AugmentorSection:
 @dataclass(frozen=True)
 class PostprocessSection:
     tta: bool = key(False, Bool(), "Average predictions over flips (test-time augmentation).")
+    tta_rot90: bool = key(False, Bool(), "With tta: also the 90/270 degree rotations, 8 views instead of 4 "
+                                         "(twice the prediction time; square model input only).")
     keep_largest: bool = key(False, Bool(), "Keep only the largest connected component of a mask.")
     fill_holes: bool = key(False, Bool(), "Fill holes inside predicted nuclei.")
 
