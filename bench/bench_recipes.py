@@ -1,8 +1,9 @@
 """Per-epoch training cost of the shipped recipes (seed, shipped, CPU), through run_training itself.
 
 python bench/bench_recipes.py [--quick] [--repeats 3] [--out bench/results/recipes.json]
-Each recipe trains in a fresh process on the same synthetic pairs for 1 + N epochs (augmentation,
-validation and checkpointing included); the first epoch (tracing) is left out. Repeats are
+Each recipe trains one member per distinct width (ensemble_base_filters) in a fresh process on the
+same synthetic pairs for 1 + N epochs (augmentation, validation and checkpointing included); the
+first epoch (tracing) is left out, and an epoch of an ensemble is the sum of its members' epochs. Repeats are
 interleaved across recipes so that machine load hits them alike.
 """
 
@@ -23,19 +24,31 @@ RECIPES = {"seed": "seed_train_eval_infer.config", "shipped": "train_eval_infer.
 SEED_TRAIN_IMAGES = 1633
 
 
-def members(recipe: Path) -> int:
-    """[train] ensemble of a recipe: an epoch of the recipe is that many epochs of one UNet."""
+def read_recipe(recipe: Path) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
     parser.read(recipe)
-    return int(parser["train"].get("ensemble", "1"))
+    for section in ("model", "train"):
+        if not parser.has_section(section):
+            parser.add_section(section)
+    return parser
 
 
-def derived(recipe: Path, data: Path, work: Path, epochs: int) -> Path:
-    """The recipe on synthetic data, one member (members() scales the timing), no early stopping."""
-    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
-    parser.read(recipe)
+def member_widths(recipe: Path) -> list[int]:
+    """base_filters of each [train] ensemble member: an epoch of the recipe is one epoch of each."""
+    parser = read_recipe(recipe)
+    listed = parser["train"].get("ensemble_base_filters", "").strip("[]() ")
+    if listed:
+        return [int(w) for w in listed.split(",") if w.strip()]
+    return [int(parser["model"].get("base_filters", "16"))] * int(parser["train"].get("ensemble", "1"))
+
+
+def derived(recipe: Path, data: Path, work: Path, epochs: int, width: int) -> Path:
+    """One member of the recipe (base_filters `width`) on synthetic data, no early stopping."""
+    parser = read_recipe(recipe)
+    parser["model"]["base_filters"] = str(width)
     t = parser["train"]
     t["ensemble"] = "1"
+    t.pop("ensemble_base_filters", None)
     t["image_datapath"], t["mask_datapath"] = f'"{data}/images"', f'"{data}/masks"'
     t["model_dir"], t["eval_dir"] = f'"{work}/models"', f'"{work}/eval"'
     t["epochs"], t["patience"], t["validation"], t["select_threshold"] = str(epochs), "0", '"grouped"', "False"
@@ -47,6 +60,11 @@ def derived(recipe: Path, data: Path, work: Path, epochs: int) -> Path:
     with open(path, "w") as handle:
         parser.write(handle)
     return path
+
+
+def run_name(recipe: str, width: int, widths: list[int]) -> str:
+    """The timing's name: the recipe's, with the width when its members differ in width."""
+    return recipe if len(set(widths)) == 1 else f"{recipe}_f{width}"
 
 
 def child(args) -> int:
@@ -85,25 +103,28 @@ def main(argv=None) -> int:
     pairs, epochs, repeats = (64, 1, 1) if args.quick else (args.pairs, args.epochs, max(3, args.repeats))
     data = benchlib.synthetic_pairs(pairs)
     present = {k: PROJECT / v for k, v in RECIPES.items() if (PROJECT / v).is_file()}
-    runs: dict[str, list[float]] = {k: [] for k in present}
+    widths = {k: member_widths(v) for k, v in present.items()}
+    runs: dict[str, list[float]] = {}
     work = Path("/tmp/flexunet_bench_recipes")
     for r in range(repeats):
         for name, recipe in present.items():
-            config = derived(recipe, data, work / f"{name}_{r}", 1 + epochs)
-            result = benchlib.run_child(Path(__file__), ["--child", "--config", str(config)])
-            train_images = int(pairs * 0.8)
-            runs[name] += [train_images / s for s in result["epoch_seconds"]]
-            print(f"{name} repeat {r}: epochs {result['epoch_seconds']}", flush=True)
+            for width in sorted(set(widths[name])):
+                key = run_name(name, width, widths[name])
+                config = derived(recipe, data, work / f"{key}_{r}", 1 + epochs, width)
+                result = benchlib.run_child(Path(__file__), ["--child", "--config", str(config)])
+                train_images = int(pairs * 0.8)
+                runs.setdefault(key, []).extend(train_images / s for s in result["epoch_seconds"])
+                print(f"{key} repeat {r}: epochs {result['epoch_seconds']}", flush=True)
     stats = {k: benchlib.summary(v) for k, v in runs.items()}
-    count = {k: members(v) for k, v in present.items()}
+    epoch_seconds = {k: sum(SEED_TRAIN_IMAGES / stats[run_name(k, w, ws)]["median"] for w in ws)
+                     for k, ws in widths.items()}
     report = {
         **benchlib.header({"pairs": pairs, "timed_epochs": epochs, "repeats": repeats,
                            "recipes": {k: str(v) for k, v in present.items()}}),
         "train_img_per_s": stats,
-        "ensemble_members": count,
-        "seconds_per_epoch_of_1633_images": {k: count[k] * SEED_TRAIN_IMAGES / v["median"]
-                                             for k, v in stats.items()},
-        "speedup_vs_seed_recipe": {k: v["median"] / count[k] / stats["seed"]["median"] for k, v in stats.items()},
+        "member_base_filters": widths,
+        "seconds_per_epoch_of_1633_images": epoch_seconds,
+        "speedup_vs_seed_recipe": {k: epoch_seconds["seed"] / v for k, v in epoch_seconds.items()},
     }
     out = args.out or benchlib.result_path("recipes", args.quick)
     benchlib.write_json(out, report)

@@ -11,9 +11,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PLAIN = "tta=False,post=False,threshold=0.5"
 LABELS = {  # also the default row order
     "seed": "seed recipe (7 levels, 31.1 M parameters)",
-    "ensemble_soft": "shipped `train_eval_infer.config` (ensemble of 3 × 8 filters, soft targets)",
-    "ensemble_soft_rot90": "the shipped ensemble with 8-view TTA (`tta_rot90 = True`)",
-    "ensemble_mixed": "ensemble of 3 × 8 + 1 × 16 filters (`ensemble_base_filters`), soft targets",
+    "ensemble_mixed_rot90": "shipped `train_eval_infer.config` (ensemble of 3 × 8 + 1 × 16 filters, soft targets, "
+                            "8-view TTA)",
+    "ensemble_mixed5": "ensemble of 3 × 8 + 2 × 16 filters, soft targets, 8-view TTA",
+    "ensemble_mixed": "ensemble of 3 × 8 + 1 × 16 filters, soft targets, flip TTA",
+    "ensemble_soft_rot90": "ensemble of 3 × 8 filters, soft targets, 8-view TTA",
+    "ensemble_soft": "ensemble of 3 × 8 filters, soft targets, flip TTA (shipped before)",
     "cpu_soft": "shipped `cpu_train_eval_infer.config` (8 filters, soft targets, seed 137)",
     "ensemble_binarized": "ensemble of 3 × 8 filters, binarized targets",
     "ensemble_folds": "cross-validation ensemble of 3 × 8 filters (`ensemble_folds`), soft targets",

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from flexunet.predict import (batched, best_threshold, confusion, dice_from_counts, fill_holes,
-                              iou_from_counts, keep_largest_component, to_mask, with_flip_tta)
+                              iou_from_counts, keep_largest_component, postprocess_predictor, to_mask,
+                              with_flip_tta)
 
 
 def grid(rows: list[str]) -> np.ndarray:
@@ -157,3 +158,21 @@ def test_batched_concatenates_and_drops_the_channel_axis():
     assert out.shape == (7, 4, 4)
     np.testing.assert_allclose(out, channel_mean(images)[..., 0], atol=1e-6)
     assert batched(predict, images[:0], 3).shape == (0, 4, 4)
+
+
+@pytest.mark.parametrize("tta, rot90, views", [(False, False, 1), (False, True, 1), (True, False, 4), (True, True, 8)])
+def test_postprocess_predictor_calls_the_model_once_per_view(tta, rot90, views):
+    """tta_rot90 adds views only with tta; turning tta off turns all of them off."""
+    from flexunet.config.sections import PostprocessSection
+
+    class Model:
+        calls = 0
+
+        def predict_on_batch(self, images):
+            Model.calls += 1
+            return channel_mean(images)
+
+    images = np.random.default_rng(4).uniform(0, 255, (2, 4, 4, 3)).astype(np.float32)
+    out = postprocess_predictor(Model(), PostprocessSection(tta=tta, tta_rot90=rot90))(images)
+    assert Model.calls == views
+    np.testing.assert_allclose(out, channel_mean(images), atol=1e-6)

@@ -20,7 +20,7 @@ SCRIPTS = ["0.dataset_inspector.sh", "1.train.sh", "2.evaluate.sh", "3.infer.sh"
 SHORT = {
     "model": {"image_width": "64", "image_height": "64", "base_filters": "4", "num_layers": "3"},
     "train": {"epochs": "2", "steps_per_epoch": "15", "validation_steps": "4", "batch_size": "8",
-              "ensemble": "2"},
+              "ensemble": "2", "ensemble_base_filters": "[4, 6]"},
     "postprocess": {"tta": "False"},
 }
 

@@ -31,10 +31,7 @@ def check_config(config: "Config") -> None:
             f"{config.where('model', 'dropout_rate')}: expected dropout_rate x (num_layers - 1) < 1 "
             f"(the deepest level's rate), got {m.dropout_rate} x {m.num_layers - 1} = {deepest:g}"
         )
-    if config.postprocess.tta_rot90 and not config.postprocess.tta:
-        raise ConfigError(f"{config.where('postprocess', 'tta_rot90')}: expected tta = True with it (the "
-                          "rotations are views added to the flips), got tta = False")
-    if config.postprocess.tta_rot90 and m.image_width != m.image_height:
+    if config.postprocess.tta and config.postprocess.tta_rot90 and m.image_width != m.image_height:
         raise ConfigError(f"{config.where('postprocess', 'tta_rot90')}: expected a square model input (a "
                           f"rotated image must fit it), got image_width = {m.image_width}, "
                           f"image_height = {m.image_height}")

@@ -176,7 +176,8 @@ class AugmentorSection:
 class PostprocessSection:
     tta: bool = key(False, Bool(), "Average predictions over flips (test-time augmentation).")
     tta_rot90: bool = key(False, Bool(), "With tta: also the 90/270 degree rotations, 8 views instead of 4 "
-                                         "(twice the prediction time; square model input only).")
+                                         "(twice the prediction time; square model input only); "
+                                         "without tta: no effect.")
     keep_largest: bool = key(False, Bool(), "Keep only the largest connected component of a mask.")
     fill_holes: bool = key(False, Bool(), "Fill holes inside predicted nuclei.")
 

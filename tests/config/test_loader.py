@@ -209,9 +209,6 @@ BAD_CONTENT = [
      "[postprocess]\ntta = True\ntta_rot90 = True\n",
      "[postprocess] tta_rot90 in {path}: expected a square model input (a rotated image must fit it), "
      "got image_width = 128, image_height = 64", []),
-    ("rotation tta without tta", "[postprocess]\ntta_rot90 = True\n",
-     "[postprocess] tta_rot90 in {path}: expected tta = True with it (the rotations are views added to the "
-     "flips), got tta = False", []),
     ("member widths not one per member", "[train]\nensemble = 3\nensemble_base_filters = [8, 16]\n",
      "[train] ensemble_base_filters in {path}: expected one width per member (ensemble = 3), got 2: [8, 16]", []),
     ("member width not positive", "[train]\nensemble = 2\nensemble_base_filters = [8, 0]\n",
