@@ -29,6 +29,7 @@ STEPS = [
 CPU_SIZED = {
     "model": {"base_filters": "8", "num_layers": "4", "learning_rate": "0.002"},
     "train": {"epochs": "14", "batch_size": "8", "patience": "5", "reducer_patience": "3", "ensemble": "1",
+              "ensemble_base_filters": "[]",
               "epoch_change_infer": "True", "num_infer_images": "4"},
     "generator": {"augmentation": "False"},
     "infer": {"images_dir": '"./Pap-Smear/severe_dysplastic/test/images"'},
