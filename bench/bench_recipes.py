@@ -35,11 +35,10 @@ def read_recipe(recipe: Path) -> configparser.ConfigParser:
 
 def member_widths(recipe: Path) -> list[int]:
     """base_filters of each [train] ensemble member: an epoch of the recipe is one epoch of each."""
-    parser = read_recipe(recipe)
-    listed = parser["train"].get("ensemble_base_filters", "").strip("[]() ")
-    if listed:
-        return [int(w) for w in listed.split(",") if w.strip()]
-    return [int(parser["model"].get("base_filters", "16"))] * int(parser["train"].get("ensemble", "1"))
+    from flexunet.config import load_config
+    from flexunet.modelio import member_configs
+
+    return [c.model.base_filters for c in member_configs(load_config(recipe))]
 
 
 def derived(recipe: Path, data: Path, work: Path, epochs: int, width: int) -> Path:
