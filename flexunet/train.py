@@ -261,13 +261,13 @@ def choose_threshold(config: Config, pairs: list[tuple[keras.Model, PairSource]]
 
 
 def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
-    """Reload the best model, choose the threshold on validation, write model_info.json."""
+    """Choose the threshold on validation with the best model (when select_threshold), write model_info.json."""
     t = config.train
     if not (Path(t.model_dir) / BEST_MODEL).exists():
         raise ModelError(f"{config.where('train', 'model_dir')}: training ended without a finite val_loss, "
                          "so no best model was saved; lower [model] learning_rate or check the masks")
-    best = load_unet(config, Path(t.model_dir) / BEST_MODEL)
-    threshold, val_dice = choose_threshold(config, [(best, val_src)])
+    pairs = [(load_unet(config, Path(t.model_dir) / BEST_MODEL), val_src)] if t.select_threshold else []
+    threshold, val_dice = choose_threshold(config, pairs)
     info = {
         "threshold": threshold, "validation_dice": val_dice, "best_epoch": state.get("best_epoch"),
         "best_val_loss": state.get("best"), "epochs_run": state.get("epoch", -1) + 1,
