@@ -11,9 +11,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PLAIN = "tta=False,post=False,threshold=0.5"
 LABELS = {  # also the default row order
     "seed": "seed recipe (7 levels, 31.1 M parameters)",
-    "ensemble_mixed_rot90": "shipped `train_eval_infer.config` (ensemble of 3 × 8 + 1 × 16 filters, soft targets, "
-                            "8-view TTA)",
-    "ensemble_mixed5": "ensemble of 3 × 8 + 2 × 16 filters, soft targets, 8-view TTA",
+    "ensemble_mixed5": "shipped `train_eval_infer.config` (ensemble of 3 × 8 + 2 × 16 filters, soft targets, "
+                       "8-view TTA)",
+    "ensemble_mixed_rot90": "ensemble of 3 × 8 + 1 × 16 filters, soft targets, 8-view TTA",
     "ensemble_mixed": "ensemble of 3 × 8 + 1 × 16 filters, soft targets, flip TTA",
     "ensemble_soft_rot90": "ensemble of 3 × 8 filters, soft targets, 8-view TTA",
     "ensemble_soft": "ensemble of 3 × 8 filters, soft targets, flip TTA (shipped before)",

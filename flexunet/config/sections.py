@@ -85,7 +85,7 @@ class TrainSection:
                                "the rest), so the members together learn from every cell; the threshold "
                                "is chosen on each member's own validation cells.")
     ensemble_base_filters: tuple = key((), ListOf(Int(min=1)),
-                                       "base_filters of each ensemble member, e.g. [8, 8, 8, 16] (members of "
+                                       "base_filters of each ensemble member, e.g. [8, 8, 8, 16, 16] (members of "
                                        "different widths err differently); empty = [model] base_filters for all.")
     select_threshold: bool = key(True, Bool(),
                                  "Choose the mask threshold with the best validation Dice after training.")
