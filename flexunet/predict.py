@@ -109,10 +109,19 @@ def iou_from_counts(tp: int, fp: int, fn: int) -> float:
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
-def threshold_counts(probs: np.ndarray, truth: np.ndarray, candidates: Sequence[float] = THRESHOLDS) -> np.ndarray:
-    """(TP, FP, FN) pixel counts for each candidate threshold: an array (len(candidates), 3)."""
+def threshold_counts(probs: np.ndarray, truth: np.ndarray, candidates: Sequence[float] = THRESHOLDS,
+                     keep_largest: bool = False, holes: bool = False) -> np.ndarray:
+    """(TP, FP, FN) pixel counts for each candidate threshold: an array (len(candidates), 3).
+
+    With keep_largest or holes, probs and truth are (N, H, W) and each image's mask is cleaned up as
+    to_mask does, so the counts are those of the masks that evaluation and inference write.
+    """
     t = truth.astype(bool)
-    return np.array([confusion(t, probs > thr) for thr in candidates], dtype=np.int64)
+    if not (keep_largest or holes):
+        return np.array([confusion(t, probs > thr) for thr in candidates], dtype=np.int64)
+    return np.array([np.sum([confusion(ti, to_mask(pi, thr, keep_largest, holes) > 127)
+                             for pi, ti in zip(probs, t)], axis=0, dtype=np.int64).reshape(3)
+                     for thr in candidates], dtype=np.int64)
 
 
 def best_threshold_from_counts(counts: np.ndarray, candidates: Sequence[float] = THRESHOLDS) -> tuple[float, float]:
@@ -125,7 +134,9 @@ def best_threshold_from_counts(counts: np.ndarray, candidates: Sequence[float] =
     return best
 
 
-def best_threshold(probs: np.ndarray, truth: np.ndarray,
-                   candidates: Sequence[float] = THRESHOLDS) -> tuple[float, float]:
-    """(threshold, pixel Dice) maximising aggregate Dice; ties go to the one nearest 0.5."""
-    return best_threshold_from_counts(threshold_counts(probs, truth, candidates), candidates)
+def best_threshold(probs: np.ndarray, truth: np.ndarray, candidates: Sequence[float] = THRESHOLDS,
+                   keep_largest: bool = False, holes: bool = False) -> tuple[float, float]:
+    """(threshold, pixel Dice) maximising aggregate Dice of the (cleaned-up) masks; ties go to the one
+    nearest 0.5."""
+    counts = threshold_counts(probs, truth, candidates, keep_largest, holes)
+    return best_threshold_from_counts(counts, candidates)

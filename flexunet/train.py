@@ -246,15 +246,16 @@ def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
 
 def choose_threshold(config: Config, pairs: list[tuple[keras.Model, PairSource]]) -> tuple[float, float | None]:
     """(threshold, validation pixel Dice) with the best Dice over every (model, its validation cells)
-    pair pooled; (0.5, None) when off."""
+    pair pooled, scored on the masks after [postprocess] clean-up; (0.5, None) when off."""
     if not (config.train.select_threshold and any(len(src) for _, src in pairs)):
         return 0.5, None
-    counts = 0
+    post, counts = config.postprocess, 0
     for model, val_src in pairs:
-        predict = postprocess_predictor(model, config.postprocess)
+        predict = postprocess_predictor(model, post)
         for x, y in SegmentationBatches(val_src, config.train.batch_size * 4):
             truth = np.rint(y[..., 0] * 255) > config.mask.threshold
-            counts = counts + threshold_counts(np.asarray(predict(x))[..., 0], truth)
+            probs = np.asarray(predict(x))[..., 0]
+            counts = counts + threshold_counts(probs, truth, keep_largest=post.keep_largest, holes=post.fill_holes)
     threshold, val_dice = best_threshold_from_counts(counts)
     print(f"Threshold {threshold:.2f} gives the best validation pixel Dice {val_dice:.4f}")
     return threshold, val_dice

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from flexunet.predict import (batched, best_threshold, confusion, dice_from_counts, fill_holes,
-                              iou_from_counts, keep_largest_component, postprocess_predictor, to_mask,
-                              with_flip_tta)
+                              iou_from_counts, keep_largest_component, postprocess_predictor,
+                              threshold_counts, to_mask, with_flip_tta)
 
 
 def grid(rows: list[str]) -> np.ndarray:
@@ -89,6 +89,21 @@ def test_best_threshold_with_candidates_and_imperfect_separation():
     # t=0.2: tp 3 fp 1 -> 6/7; t=0.35: tp 2 fp 1 fn 1 -> 4/6; t=0.5: tp 2 fn 1 -> 4/5
     thr, dice = best_threshold(probs, truth, candidates=[0.2, 0.35, 0.5])
     assert thr == 0.2 and dice == pytest.approx(6 / 7)
+
+
+def test_best_threshold_scores_the_cleaned_up_masks():
+    truth = np.zeros((1, 5, 5), bool)
+    truth[0, :3, :3] = True
+    probs = np.zeros((1, 5, 5))
+    probs[0, :3, :3] = 0.7
+    probs[0, 1, 1] = 0.3   # the nucleus's centre is a hole at 0.5
+    probs[0, 4, 4] = 0.28  # a speck away from it, only above 0.25
+    # raw masks: t=0.25 tp 9 fp 1 -> 18/19; t=0.5 tp 8 fn 1 -> 16/17, so 0.25 wins
+    assert best_threshold(probs, truth, [0.25, 0.5]) == (0.25, pytest.approx(18 / 19))
+    # keep the largest component and fill its holes: both give the 3x3 block, and ties go to 0.5
+    assert best_threshold(probs, truth, [0.25, 0.5], keep_largest=True, holes=True) == (0.5, 1.0)
+    np.testing.assert_array_equal(threshold_counts(probs, truth, [0.25, 0.5], keep_largest=True),
+                                  [[9, 0, 0], [8, 0, 1]])
 
 
 def channel_mean(images: np.ndarray) -> np.ndarray:

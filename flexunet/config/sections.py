@@ -88,7 +88,8 @@ class TrainSection:
                                        "base_filters of each ensemble member, e.g. [8, 8, 8, 16, 16] (members of "
                                        "different widths err differently); empty = [model] base_filters for all.")
     select_threshold: bool = key(True, Bool(),
-                                 "Choose the mask threshold with the best validation Dice after training.")
+                                 "Choose the mask threshold with the best validation Dice after training "
+                                 "(of the masks after [postprocess] TTA and clean-up).")
     in_memory: object = key(None, Optional(Bool()),
                             "Hold the data set in memory; None = only when it is under 1 GiB.")
     workers: int = key(1, Int(min=1), "Threads that load and augment batches.")
