@@ -1,6 +1,9 @@
 """[train] ensemble: members trained with seed + k on one split; loading averages them everywhere."""
 
 import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -12,6 +15,7 @@ from flexunet.errors import ConfigError, ModelError
 from flexunet.evaluate import run_evaluation
 from flexunet.model import create_unet
 from flexunet.modelio import average_models, load_trained, member_configs, member_dir
+from flexunet import train as train_module
 from flexunet.train import run_training
 
 
@@ -55,6 +59,19 @@ def test_members_have_their_own_folders_seeds_and_curves(trained):
     w0, w1 = (keras.saving.load_model(folder / "models" / f"member_{k}" / "best_model.keras",
                                       safe_mode=True).get_weights()[0] for k in range(2))
     assert not np.allclose(w0, w1)
+
+
+def test_resuming_finished_members_loads_each_best_model_once(trained, tmp_path, monkeypatch):
+    folder, _, info = trained
+    shutil.copytree(folder, tmp_path / "run")
+    config = load_config(tmp_path / "run" / "train_eval_infer.config")
+    config = replace(config, train=replace(config.train, resume=True))
+    loaded, load_unet = [], train_module.load_unet
+    monkeypatch.setattr(train_module, "load_unet",
+                        lambda section, path: loaded.append(Path(path).parent.name) or load_unet(section, path))
+    again = run_training(config, verbose=0)
+    assert sorted(loaded) == ["member_0", "member_1"]
+    assert (again["threshold"], again["validation_dice"]) == (info["threshold"], info["validation_dice"])
 
 
 def test_load_trained_averages_the_members(trained):
