@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_dataset, tiny_model_section, write_config
+from flexunet import train as train_module
 from flexunet.config import load_config
 from flexunet.errors import ConfigError, ModelError
 from flexunet.evaluate import run_evaluation
 from flexunet.model import create_unet
 from flexunet.modelio import average_models, load_trained, member_configs, member_dir
-from flexunet import train as train_module
 from flexunet.train import run_training
 
 
