@@ -2,7 +2,8 @@
 
 python bench/quality.py --recipe bench/recipes/seed.config --name seed [--epochs N] [--max-minutes M]
 An interrupted run continues with --set train.resume=True; --max-minutes ends training after the
-epoch that crosses the budget (recorded in the JSON) and scores the best checkpoint so far.
+epoch that crosses the budget (recorded in the JSON) and scores the best checkpoint so far;
+--score-only scores a finished run's model again (after a change to the scoring) without training.
 Writes bench/results/quality_<name>.json. Runs on CPU (slowly) and on a GPU with KERAS_BACKEND=jax.
 """
 
@@ -133,6 +134,32 @@ def score_members(config, workdir: Path, threshold: float, members: list[str], p
             for c, f in zip(member_configs(config, len(files)), files)] if members else []
 
 
+def score_trained(config, workdir: Path, members: list[str]) -> dict:
+    """Scores of the trained model (and of each ensemble member) on the held-out cells."""
+    model, threshold = load_trained(config)
+    pairs, source = holdout_source(config, workdir)
+    post = config.postprocess
+    scores = score_model(model, threshold, pairs, source, rot90=post.tta_rot90)
+    return {"scores": scores, "headline": scores[score_key(post.tta, post.tta_rot90, post.keep_largest)],
+            "member_headlines": score_members(config, workdir, threshold, members, pairs, source)}
+
+
+def rescore(args) -> int:
+    """--score-only: replace the scores of an earlier quality_<name>.json, keeping its training record."""
+    workdir = args.workdir or Path("/tmp") / f"quality_{args.name}"
+    out = args.out or ROOT / "bench" / "results" / f"quality_{args.name}.json"
+    config_path = workdir / "train_eval_infer.config"
+    if not (out.is_file() and config_path.is_file()):
+        print(f"error: --score-only needs an earlier run: {out} and {config_path}", file=sys.stderr)
+        return 1
+    report = json.loads(out.read_text())
+    report.update(score_trained(load_config(config_path), workdir, report["training"].get("members", [])))
+    report["rescored"] = "scores recomputed with --score-only; training figures from the original run"
+    out.write_text(json.dumps(report, indent=1, default=str))
+    print(f"{args.name}: pixel Dice {report['headline']['pixel_dice']:.4f}; rewrote {out}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", required=True, type=Path)
@@ -147,7 +174,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe key, e.g. --set train.workers=8")
+    parser.add_argument("--score-only", action="store_true",
+                        help="score the model the workdir holds again with the current scoring code, "
+                             "without training; the training figures stay those of the earlier JSON")
     args = parser.parse_args(argv)
+    if args.score_only:
+        return rescore(args)
     if not (args.data / "images").is_dir():
         print(f"error: {args.data}/images not found (the real Pap-Smear data)", file=sys.stderr)
         return 1
@@ -159,20 +191,15 @@ def main(argv=None) -> int:
     limit = [TimeLimit(args.max_minutes)] if args.max_minutes else []
     info = run_training(config, verbose=2, extra_callbacks=limit)
     train_seconds = time.perf_counter() - start
-    model, threshold = load_trained(config)
-    pairs, source = holdout_source(config, workdir)
-    post = config.postprocess
-    scores = score_model(model, threshold, pairs, source, rot90=post.tta_rot90)
-    members = score_members(config, workdir, threshold, info.get("members", []), pairs, source)
-    main_key = score_key(post.tta, post.tta_rot90, post.keep_largest)
+    scored = score_trained(config, workdir, info.get("members", []))
     report = {
         "name": args.name, "recipe": str(args.recipe), "recipe_text": args.recipe.read_text(),
         "overrides": args.set,
         "holdout_cells": len(split["test_cells"]), "train_cells": split["train_cells"],
         "split_seed": args.split_seed, "target": "annotation: mask > 128, no blur",
         "train_seconds": train_seconds, "training": info,
-        "stopped_by_time_limit": bool(limit and limit[0].hit), "max_minutes": args.max_minutes, "scores": scores,
-        "headline": scores[main_key], "member_headlines": members, "backend": keras.backend.backend(),
+        "stopped_by_time_limit": bool(limit and limit[0].hit), "max_minutes": args.max_minutes, **scored,
+        "backend": keras.backend.backend(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "keras": keras.__version__},
     }

@@ -43,8 +43,10 @@ def row(report: dict) -> str:
         minutes += " (resumed; earlier sittings not counted)"
     stopped = " (time limit)" if report.get("stopped_by_time_limit") else ""
     plain = report["scores"][PLAIN]["pixel_dice"]
+    interval = (f" ({h['pixel_dice_ci95_low']:.3f}–{h['pixel_dice_ci95_high']:.3f})"
+                if "pixel_dice_ci95_low" in h else "")
     return (f"| {LABELS.get(report['name'], report['name'])} | {epochs(t)}{stopped} | {minutes} | "
-            f"**{h['pixel_dice']:.4f}** | {h['pixel_iou']:.4f} | {h['pixel_precision']:.4f} | "
+            f"**{h['pixel_dice']:.4f}**{interval} | {h['pixel_iou']:.4f} | {h['pixel_precision']:.4f} | "
             f"{h['pixel_recall']:.4f} | {h['mean_dice']:.4f} | {plain:.4f} |")
 
 
@@ -64,6 +66,10 @@ def table(paths: list[Path]) -> str:
     h = reports[0]["headline"]
     lines.append(f"\n{held} held-out source cells ({h['images']} images), split seed {seed}, "
                  f"target = annotation (mask > 128, no blur).")
+    if any("pixel_dice_ci95_low" in r["headline"] for r in reports):
+        lines.append("In brackets: the 95 % interval of the pixel Dice when the held-out source cells are "
+                     "resampled (2,000 bootstrap samples of whole cells); rows without one were scored "
+                     "before the interval was added.")
     return "\n".join(lines)
 
 

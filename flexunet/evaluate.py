@@ -43,15 +43,41 @@ def image_scores(name: str, truth: np.ndarray, pred: np.ndarray) -> dict:
     }
 
 
+def cell_bootstrap_ci(rows: list[dict], samples: int = 2000, level: float = 0.95,
+                      seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of pooled pixel Dice when whole source cells are resampled with replacement.
+
+    A cell's augmented copies move together, so the cells, not the images, are the independent
+    units: each sample draws as many cells as there are, pools their (TP, FP, FN) and takes
+    Dice = 2 TP / (2 TP + FP + FN). (nan, nan) without rows.
+    """
+    cells: dict[str, np.ndarray] = {}
+    for r in rows:
+        cells[r["source_cell"]] = cells.get(r["source_cell"], 0) + np.array([r["tp"], r["fp"], r["fn"]])
+    if not cells:
+        return float("nan"), float("nan")
+    counts = np.array(list(cells.values()), dtype=np.float64)
+    picks = np.random.default_rng(seed).integers(0, len(counts), (samples, len(counts)))
+    tp, fp, fn = counts[picks].sum(axis=1).T
+    denom = 2 * tp + fp + fn
+    dice = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(dice, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def summarize(rows: list[dict]) -> dict:
-    """Pixel-level (all pixels pooled) and mean-per-image Dice/IoU, precision, recall."""
+    """Pixel-level (all pixels pooled) and mean-per-image Dice/IoU, precision, recall, and a 95 %
+    interval of the pixel Dice over source cells (cell_bootstrap_ci)."""
     tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
+    low, high = cell_bootstrap_ci(rows)
     return {
         "images": len(rows), "source_cells": len({r["source_cell"] for r in rows}),
         "pixel_dice": dice_from_counts(tp, fp, fn), "pixel_iou": iou_from_counts(tp, fp, fn),
         "pixel_precision": ratio(tp, tp + fp), "pixel_recall": ratio(tp, tp + fn),
         "mean_dice": float(np.mean([r["dice"] for r in rows])) if rows else float("nan"),
         "mean_iou": float(np.mean([r["iou"] for r in rows])) if rows else float("nan"),
+        "pixel_dice_ci95_low": low, "pixel_dice_ci95_high": high,
     }
 
 
@@ -107,7 +133,9 @@ def run_evaluation(config: Config, section: str = "eval") -> dict:
         metric_rows.append({"metric": "warning", "value": caveat})
     atomic_write_text(out / "evaluation.csv", _csv(metric_rows, ["metric", "value"]))
     atomic_write_text(out / "per_image.csv", _csv(rows, PER_IMAGE_COLUMNS))
-    print(f"Pixel Dice {summary['pixel_dice']:.4f}, IoU {summary['pixel_iou']:.4f}, precision "
+    print(f"Pixel Dice {summary['pixel_dice']:.4f} (95 % interval over source cells "
+          f"{summary['pixel_dice_ci95_low']:.4f} to {summary['pixel_dice_ci95_high']:.4f}), "
+          f"IoU {summary['pixel_iou']:.4f}, precision "
           f"{summary['pixel_precision']:.4f}, recall {summary['pixel_recall']:.4f}; mean per-image "
           f"Dice {summary['mean_dice']:.4f} over {summary['images']} images "
           f"({summary['source_cells']} source cells) at threshold {threshold:.2f}")

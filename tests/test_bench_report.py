@@ -35,6 +35,22 @@ def test_row(data, expected):
     assert report.row(data) == expected
 
 
+def test_row_with_the_interval_over_cells():
+    data = fake("other", 0.8)
+    data["headline"].update(pixel_dice_ci95_low=0.7512, pixel_dice_ci95_high=0.8437)
+    assert report.row(data).startswith("| other | 12 (7) | 30 min | **0.8000** (0.751–0.844) | 0.6667 |")
+
+
+def test_table_explains_the_interval_only_when_a_row_has_one(tmp_path):
+    (tmp_path / "quality_a.json").write_text(json.dumps(fake("a", 0.9)))
+    assert "In brackets" not in report.table([tmp_path / "quality_a.json"])
+    data = fake("b", 0.9)
+    data["headline"].update(pixel_dice_ci95_low=0.85, pixel_dice_ci95_high=0.93)
+    (tmp_path / "quality_b.json").write_text(json.dumps(data))
+    last = report.table(sorted(tmp_path.glob("*.json"))).splitlines()[-1]
+    assert last.startswith("In brackets: the 95 % interval of the pixel Dice")
+
+
 def test_table_states_the_split(tmp_path):
     paths = []
     for name in ("a", "b"):

@@ -1,0 +1,52 @@
+"""bench/quality.py: a grouped hold-out run end to end on tiny data, and scoring it again."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from flexunet.data.pairs import source_cell_id
+
+SPEC = importlib.util.spec_from_file_location("bench_quality",
+                                              Path(__file__).resolve().parents[1] / "bench" / "quality.py")
+quality = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(quality)
+SCORES = ("pixel_dice", "pixel_iou", "mean_dice", "pixel_dice_ci95_low", "pixel_dice_ci95_high", "threshold")
+
+
+def cells_in(folder: Path) -> set:
+    return {source_cell_id(p.name) for p in folder.iterdir()}
+
+
+def test_a_run_holds_out_whole_cells_and_rescoring_keeps_its_training_record(
+        tmp_path, tiny_dataset, write_config, tiny_model_section):
+    recipe = write_config(tmp_path, name="recipe.config", model=tiny_model_section(),
+                          train={"epochs": 1, "batch_size": 4, "patience": 0, "validation": '"grouped"',
+                                 "validation_split": 0.25},
+                          postprocess={"tta": True, "keep_largest": True, "fill_holes": True})
+    work, out = tmp_path / "work", tmp_path / "quality_tiny.json"
+    args = ["--recipe", str(recipe), "--name", "tiny", "--data", str(tiny_dataset.root), "--holdout", "2",
+            "--workdir", str(work), "--out", str(out)]
+    assert quality.main(args) == 0
+    first = json.loads(out.read_text())
+    held = cells_in(work / "split" / "test" / "images")
+    assert len(held) == 2 and not held & cells_in(work / "split" / "train" / "images")
+    h = first["headline"]
+    assert (h["images"], h["source_cells"]) == (8, 2)
+    assert h["pixel_dice_ci95_low"] <= h["pixel_dice"] <= h["pixel_dice_ci95_high"]
+
+    first["train_seconds"] = 1234.5
+    out.write_text(json.dumps(first))
+    assert quality.main([*args, "--score-only"]) == 0
+    again = json.loads(out.read_text())
+    assert again["train_seconds"] == 1234.5 and again["training"] == first["training"]
+    assert "rescored" in again
+    assert {k: again["headline"][k] for k in SCORES} == pytest.approx({k: h[k] for k in SCORES})
+
+
+def test_score_only_needs_an_earlier_run(tmp_path, capsys):
+    args = ["--recipe", "unused.config", "--name", "none", "--workdir", str(tmp_path),
+            "--out", str(tmp_path / "quality_none.json"), "--score-only"]
+    assert quality.main(args) == 1
+    assert "--score-only needs an earlier run" in capsys.readouterr().err
