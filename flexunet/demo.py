@@ -118,7 +118,8 @@ def report(project: Path, seconds: dict[str, float]) -> None:
     for title, s in seconds.items():
         print(f"  {title:32s} {s:6.1f} s")
     print(f"Held-out test cells (never seen in training or model selection): "
-          f"pixel Dice {scores['pixel_dice']:.4f}, IoU {scores['pixel_iou']:.4f}, "
+          f"pixel Dice {scores['pixel_dice']:.4f} (95 % interval over cells {scores['pixel_dice_ci95_low']:.3f} "
+          f"to {scores['pixel_dice_ci95_high']:.3f}), IoU {scores['pixel_iou']:.4f}, "
           f"mean per-image Dice {scores['mean_dice']:.4f} over {int(scores['images'])} images "
           f"of {int(scores['source_cells'])} source cells")
     places = {
