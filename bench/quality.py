@@ -4,6 +4,8 @@ python bench/quality.py --recipe bench/recipes/seed.config --name seed [--epochs
 An interrupted run continues with --set train.resume=True; --max-minutes ends training after the
 epoch that crosses the budget (recorded in the JSON) and scores the best checkpoint so far;
 --score-only scores a finished run's model again (after a change to the scoring) without training.
+The headline's per-image scores go to <workdir>/holdout_per_image.csv: compare two recipes on the same
+cells with flexunet-compare (python -m flexunet.compare A.csv B.csv).
 Writes bench/results/quality_<name>.json. Runs on CPU (slowly) and on a GPU with KERAS_BACKEND=jax.
 """
 
@@ -25,13 +27,14 @@ import numpy as np  # noqa: E402
 from flexunet.config import load_config  # noqa: E402
 from flexunet.data.dataset import MaskOptions, PairSource  # noqa: E402
 from flexunet.data.pairs import pair_files, source_cell_id  # noqa: E402
-from flexunet.evaluate import image_scores, summarize  # noqa: E402
+from flexunet.evaluate import PER_IMAGE_COLUMNS, csv_text, image_scores, summarize  # noqa: E402
 from flexunet.modelio import best_model_files, load_trained, load_unet, member_configs  # noqa: E402
 from flexunet.predict import batched, model_predictor, to_mask  # noqa: E402
 from flexunet.train import run_training  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "Pap-Smear-master" / "severe_dysplastic"
 TARGET = MaskOptions(binarize=True, threshold=128, blur=False)
+PER_IMAGE_CSV = "holdout_per_image.csv"
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -107,9 +110,9 @@ def score_key(tta: bool, rot90: bool, post: bool, threshold: str = "selected") -
 
 
 def score_model(model, threshold: float, pairs: list, source: PairSource, tta_options=(False, True),
-                post_options=(False, True), rot90: bool = False) -> dict:
+                post_options=(False, True), rot90: bool = False, rows_out: dict | None = None) -> dict:
     """Scores on the held-out cells against the annotation (threshold 128, no blur); rot90 makes the
-    TTA eight views."""
+    TTA eight views. rows_out, when given, receives the per-image rows by score key."""
     results = {}
     for tta in tta_options:
         start = time.perf_counter()
@@ -121,6 +124,8 @@ def score_model(model, threshold: float, pairs: list, source: PairSource, tta_op
                         for i, p in enumerate(pairs)]
                 key = score_key(tta, rot90, post, thr_name)
                 results[key] = {**summarize(rows), "threshold": thr, "predict_seconds": seconds}
+                if rows_out is not None:
+                    rows_out[key] = rows
     return results
 
 
@@ -135,12 +140,15 @@ def score_members(config, workdir: Path, threshold: float, members: list[str], p
 
 
 def score_trained(config, workdir: Path, members: list[str]) -> dict:
-    """Scores of the trained model (and of each ensemble member) on the held-out cells."""
+    """Scores of the trained model (and of each ensemble member) on the held-out cells; the headline's
+    per-image rows go to workdir/holdout_per_image.csv (for flexunet-compare)."""
     model, threshold = load_trained(config)
     pairs, source = holdout_source(config, workdir)
-    post = config.postprocess
-    scores = score_model(model, threshold, pairs, source, rot90=post.tta_rot90)
-    return {"scores": scores, "headline": scores[score_key(post.tta, post.tta_rot90, post.keep_largest)],
+    post, rows = config.postprocess, {}
+    scores = score_model(model, threshold, pairs, source, rot90=post.tta_rot90, rows_out=rows)
+    key = score_key(post.tta, post.tta_rot90, post.keep_largest)
+    (workdir / PER_IMAGE_CSV).write_text(csv_text(rows[key], PER_IMAGE_COLUMNS))
+    return {"scores": scores, "headline": scores[key],
             "member_headlines": score_members(config, workdir, threshold, members, pairs, source)}
 
 

@@ -21,6 +21,7 @@ from flexunet.predict import (
     postprocess_predictor,
     to_mask,
 )
+from flexunet.scores import cell_bootstrap_ci
 
 PER_IMAGE_COLUMNS = ["file", "source_cell", "dice", "iou", "precision", "recall",
                      "true_pixels", "pred_pixels"]
@@ -43,29 +44,6 @@ def image_scores(name: str, truth: np.ndarray, pred: np.ndarray) -> dict:
     }
 
 
-def cell_bootstrap_ci(rows: list[dict], samples: int = 2000, level: float = 0.95,
-                      seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of pooled pixel Dice when whole source cells are resampled with replacement.
-
-    A cell's augmented copies move together, so the cells, not the images, are the independent
-    units: each sample draws as many cells as there are, pools their (TP, FP, FN) and takes
-    Dice = 2 TP / (2 TP + FP + FN). (nan, nan) without rows.
-    """
-    cells: dict[str, np.ndarray] = {}
-    for r in rows:
-        cells[r["source_cell"]] = cells.get(r["source_cell"], 0) + np.array([r["tp"], r["fp"], r["fn"]])
-    if not cells:
-        return float("nan"), float("nan")
-    counts = np.array(list(cells.values()), dtype=np.float64)
-    picks = np.random.default_rng(seed).integers(0, len(counts), (samples, len(counts)))
-    tp, fp, fn = counts[picks].sum(axis=1).T
-    denom = 2 * tp + fp + fn
-    dice = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(dice, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def summarize(rows: list[dict]) -> dict:
     """Pixel-level (all pixels pooled) and mean-per-image Dice/IoU, precision, recall, and a 95 %
     interval of the pixel Dice over source cells (cell_bootstrap_ci)."""
@@ -81,7 +59,8 @@ def summarize(rows: list[dict]) -> dict:
     }
 
 
-def _csv(rows: list[dict], columns: list[str]) -> str:
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    """CSV of rows with these columns; floats with 6 decimals."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -131,8 +110,8 @@ def run_evaluation(config: Config, section: str = "eval") -> dict:
     metric_rows.append({"metric": "threshold", "value": threshold})
     if caveat:
         metric_rows.append({"metric": "warning", "value": caveat})
-    atomic_write_text(out / "evaluation.csv", _csv(metric_rows, ["metric", "value"]))
-    atomic_write_text(out / "per_image.csv", _csv(rows, PER_IMAGE_COLUMNS))
+    atomic_write_text(out / "evaluation.csv", csv_text(metric_rows, ["metric", "value"]))
+    atomic_write_text(out / "per_image.csv", csv_text(rows, PER_IMAGE_COLUMNS))
     print(f"Pixel Dice {summary['pixel_dice']:.4f} (95 % interval over source cells "
           f"{summary['pixel_dice_ci95_low']:.4f} to {summary['pixel_dice_ci95_high']:.4f}), "
           f"IoU {summary['pixel_iou']:.4f}, precision "

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from flexunet.compare import read_per_image
 from flexunet.data.pairs import source_cell_id
+from flexunet.predict import dice_from_counts
 
 SPEC = importlib.util.spec_from_file_location("bench_quality",
                                               Path(__file__).resolve().parents[1] / "bench" / "quality.py")
@@ -35,6 +37,10 @@ def test_a_run_holds_out_whole_cells_and_rescoring_keeps_its_training_record(
     h = first["headline"]
     assert (h["images"], h["source_cells"]) == (8, 2)
     assert h["pixel_dice_ci95_low"] <= h["pixel_dice"] <= h["pixel_dice_ci95_high"]
+    rows = read_per_image(work / "holdout_per_image.csv")
+    assert len(rows) == 8 and {r["source_cell"] for r in rows} == held
+    pooled = [sum(r[k] for r in rows) for k in ("tp", "fp", "fn")]
+    assert dice_from_counts(*pooled) == pytest.approx(h["pixel_dice"])
 
     first["train_seconds"] = 1234.5
     out.write_text(json.dumps(first))

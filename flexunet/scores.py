@@ -1,0 +1,43 @@
+"""Uncertainty of pooled pixel Dice over source cells: cell bootstrap intervals, single and paired."""
+
+import numpy as np
+
+
+def cell_counts(rows: list[dict]) -> dict[str, np.ndarray]:
+    """(TP, FP, FN) summed over each source cell's images, by cell."""
+    cells: dict[str, np.ndarray] = {}
+    for r in rows:
+        cells[r["source_cell"]] = cells.get(r["source_cell"], 0) + np.array([r["tp"], r["fp"], r["fn"]], np.int64)
+    return cells
+
+
+def bootstrap_dice(counts: np.ndarray, samples: int = 2000, seed: int = 0) -> np.ndarray:
+    """Pooled Dice = 2 TP / (2 TP + FP + FN) of `samples` draws of whole cells with replacement.
+
+    counts is (..., cells, 3); every leading entry (e.g. two models on the same cells) gets the same
+    draws, so their differences are paired. Returns (..., samples).
+    """
+    picks = np.random.default_rng(seed).integers(0, counts.shape[-2], (samples, counts.shape[-2]))
+    tp, fp, fn = np.moveaxis(counts[..., picks, :].astype(np.float64).sum(axis=-2), -1, 0)
+    denom = 2 * tp + fp + fn
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` share of values: (low, high) percentiles."""
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def cell_bootstrap_ci(rows: list[dict], samples: int = 2000, level: float = 0.95,
+                      seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of pooled pixel Dice when whole source cells are resampled with replacement.
+
+    A cell's augmented copies move together, so the cells, not the images, are the independent
+    units (bootstrap_dice). (nan, nan) without rows.
+    """
+    cells = cell_counts(rows)
+    if not cells:
+        return float("nan"), float("nan")
+    return percentile_interval(bootstrap_dice(np.array(list(cells.values())), samples, seed), level)
