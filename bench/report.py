@@ -13,6 +13,7 @@ LABELS = {  # also the default row order
     "seed": "seed recipe (7 levels, 31.1 M parameters)",
     "ensemble_mixed5": "shipped `train_eval_infer.config` (ensemble of 3 × 8 + 2 × 16 filters, soft targets, "
                        "8-view TTA)",
+    "ensemble_mixed6": "ensemble of 3 × 8 + 3 × 16 filters, soft targets, 8-view TTA",
     "ensemble_mixed_rot90": "ensemble of 3 × 8 + 1 × 16 filters, soft targets, 8-view TTA",
     "ensemble_mixed": "ensemble of 3 × 8 + 1 × 16 filters, soft targets, flip TTA",
     "ensemble_soft_rot90": "ensemble of 3 × 8 filters, soft targets, 8-view TTA",
