@@ -67,10 +67,12 @@ def table(paths: list[Path]) -> str:
     h = reports[0]["headline"]
     lines.append(f"\n{held} held-out source cells ({h['images']} images), split seed {seed}, "
                  f"target = annotation (mask > 128, no blur).")
-    if any("pixel_dice_ci95_low" in r["headline"] for r in reports):
+    with_interval = ["pixel_dice_ci95_low" in r["headline"] for r in reports]
+    if any(with_interval):
         lines.append("In brackets: the 95 % interval of the pixel Dice when the held-out source cells are "
-                     "resampled (2,000 bootstrap samples of whole cells); rows without one were scored "
-                     "before the interval was added.")
+                     "resampled (2,000 bootstrap samples of whole cells)"
+                     + ("." if all(with_interval) else "; rows without one were scored before the interval "
+                        "was added (bench/quality.py --score-only adds it)."))
     return "\n".join(lines)
 
 

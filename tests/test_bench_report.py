@@ -49,6 +49,9 @@ def test_table_explains_the_interval_only_when_a_row_has_one(tmp_path):
     (tmp_path / "quality_b.json").write_text(json.dumps(data))
     last = report.table(sorted(tmp_path.glob("*.json"))).splitlines()[-1]
     assert last.startswith("In brackets: the 95 % interval of the pixel Dice")
+    assert last.endswith("rows without one were scored before the interval was added (bench/quality.py "
+                         "--score-only adds it).")
+    assert report.table([tmp_path / "quality_b.json"]).endswith("(2,000 bootstrap samples of whole cells).")
 
 
 def test_table_states_the_split(tmp_path):
