@@ -8,7 +8,7 @@ import numpy as np
 
 from flexunet.cli import guarded
 from flexunet.errors import DataError
-from flexunet.scores import bootstrap_dice, cell_counts, percentile_interval
+from flexunet.scores import bootstrap_dice, cell_counts, percentile_interval, pooled_dice
 
 NEEDED = ("source_cell", "dice", "true_pixels", "pred_pixels")
 
@@ -53,8 +53,7 @@ def paired_difference(baseline: list[dict], candidate: list[dict], samples: int 
     cells = sorted(a)
     counts = np.array([[a[c] for c in cells], [b[c] for c in cells]])
     draws = bootstrap_dice(counts, samples, seed)
-    tp, fp, fn = counts.sum(axis=1).T
-    dice = 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+    dice = pooled_dice(counts)
     low, high = percentile_interval(draws[1] - draws[0], level)
     return {"cells": len(cells), "baseline_dice": float(dice[0]), "candidate_dice": float(dice[1]),
             "difference": float(dice[1] - dice[0]), "difference_low": low, "difference_high": high,

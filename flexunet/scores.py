@@ -11,16 +11,22 @@ def cell_counts(rows: list[dict]) -> dict[str, np.ndarray]:
     return cells
 
 
+def pooled_dice(counts: np.ndarray) -> np.ndarray:
+    """2 TP / (2 TP + FP + FN) over the last two axes (..., cells, 3) of counts; 1 where all are 0,
+    as predict.dice_from_counts."""
+    tp, fp, fn = np.moveaxis(counts.astype(np.float64).sum(axis=-2), -1, 0)
+    denom = 2 * tp + fp + fn
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+
+
 def bootstrap_dice(counts: np.ndarray, samples: int = 2000, seed: int = 0) -> np.ndarray:
-    """Pooled Dice = 2 TP / (2 TP + FP + FN) of `samples` draws of whole cells with replacement.
+    """pooled_dice of `samples` draws of whole cells with replacement.
 
     counts is (..., cells, 3); every leading entry (e.g. two models on the same cells) gets the same
     draws, so their differences are paired. Returns (..., samples).
     """
     picks = np.random.default_rng(seed).integers(0, counts.shape[-2], (samples, counts.shape[-2]))
-    tp, fp, fn = np.moveaxis(counts[..., picks, :].astype(np.float64).sum(axis=-2), -1, 0)
-    denom = 2 * tp + fp + fn
-    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 1.0)
+    return pooled_dice(counts[..., picks, :])
 
 
 def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
