@@ -3,8 +3,8 @@
 python bench/bench_recipes.py [--quick] [--repeats 3] [--out bench/results/recipes.json]
 Each recipe trains one member per distinct width (ensemble_base_filters) in a fresh process on the
 same synthetic pairs for 1 + N epochs (augmentation, validation and checkpointing included); the
-first epoch (tracing) is left out, and an epoch of an ensemble is the sum of its members' epochs. Repeats are
-interleaved across recipes so that machine load hits them alike.
+first epoch (tracing) is left out, and an epoch of an ensemble is the sum of its members' epochs.
+Repeats are interleaved across recipes so that machine load hits them alike.
 """
 
 import argparse
