@@ -11,29 +11,29 @@ class TensorflowUNet:
 
     def __init__(self, config_file: str = "./train_eval_infer.config"):
         self.config = importlib.import_module("flexunet.config").load_config(config_file)
-        self.model, self.threshold = self._step("modelio", "compiled_unet"), None
+        self.model, self.threshold = self._step("model.store", "compiled_unet"), None
 
     def _step(self, module: str, function: str, *args):
         return getattr(importlib.import_module(f"flexunet.{module}"), function)(self.config, *args)
 
     def train(self) -> dict:
-        return self._step("train", "run_training")
+        return self._step("training.run", "run_training")
 
     def load_model(self):
-        self.model, self.threshold = self._step("modelio", "load_trained", True)
+        self.model, self.threshold = self._step("model.store", "load_trained", True)
         return self.model
 
     def evaluate(self, section: str = "eval") -> dict:
-        return self._step("evaluate", "run_evaluation", section)
+        return self._step("evaluation.run", "run_evaluation", section)
 
     def infer(self) -> list:
-        return self._step("infer", "run_inference")
+        return self._step("inference.run", "run_inference")
 
     def infer_tiles(self) -> list:
-        return self._step("infer", "run_tiled_inference")
+        return self._step("inference.run", "run_tiled_inference")
 
     def inspect(self, out_dir: str = "./inspection") -> dict:
-        return importlib.import_module("flexunet.inspect_model").inspect_model(self.model, out_dir)
+        return importlib.import_module("flexunet.model.inspect").inspect_model(self.model, out_dir)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import sys
 
-from flexunet.export import export_main
+from flexunet.cli import export_main
 
 if __name__ == "__main__":
     sys.exit(export_main(sys.argv[1:]))

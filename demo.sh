@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash scripts/ensure_venv.sh requirements.txt
-exec .venv/bin/python -m flexunet.demo "$@"
+exec .venv/bin/python -m flexunet.cli.demo "$@"

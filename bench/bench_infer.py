@@ -21,14 +21,15 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import flexunet.data.io  # noqa: E402
-import flexunet.infer  # noqa: E402
+import flexunet.inference.run  # noqa: E402
 import flexunet.plots  # noqa: E402
-from flexunet.callbacks import BEST_MODEL  # noqa: E402
+from flexunet.model.files import BEST_MODEL# noqa: E402
 from flexunet.config import load_config  # noqa: E402
 from flexunet.data.dataset import resize_image  # noqa: E402
 from flexunet.data.io import encode_image, list_images, read_image  # noqa: E402
-from flexunet.modelio import model_signature, write_info  # noqa: E402
-from flexunet.predict import batched, model_predictor  # noqa: E402
+from flexunet.model.store import model_signature# noqa: E402
+from flexunet.model.files import write_info# noqa: E402
+from flexunet.inference.predict import batched, model_predictor# noqa: E402
 
 DETAILS = """\
 python bench/bench_infer.py [--quick] [--repeats 3] [--out bench/results/infer.json]
@@ -87,13 +88,13 @@ class Phases:
     def installed(self):
         modules = {name: sys.modules[name] for name, _, _ in TARGETS}
         originals = [(modules[m], attr, getattr(modules[m], attr)) for m, attr, _ in TARGETS]
-        originals.append((flexunet.infer, "model_predictor", flexunet.infer.model_predictor))
+        originals.append((flexunet.infer, "model_predictor", flexunet.inference.run.model_predictor))
         for (owner, attr, original), (_, _, label) in zip(originals, TARGETS):
             setattr(owner, attr, self.wrap(label, original))
         if self.preloaded is not None:
-            flexunet.infer.load_trained = self.wrap("load_trained", lambda config: self.preloaded)
+            flexunet.inference.run.load_trained = self.wrap("load_trained", lambda config: self.preloaded)
         make_predictor = originals[-1][2]
-        flexunet.infer.model_predictor = lambda model, tta=False: self.wrap("predict", make_predictor(model, tta))
+        flexunet.inference.run.model_predictor = lambda model, tta=False: self.wrap("predict", make_predictor(model, tta))
         try:
             yield self
         finally:
@@ -105,7 +106,7 @@ def end_to_end(config, work: Path, phases: Phases) -> float:
     for folder in ("out", "merged"):
         shutil.rmtree(work / folder, ignore_errors=True)
     with phases.installed(), contextlib.redirect_stdout(io.StringIO()):
-        return timed(lambda: flexunet.infer.run_inference(config))
+        return timed(lambda: flexunet.inference.run.run_inference(config))
 
 
 def seed_style(model, files: list[Path], work: Path, size: tuple[int, int]) -> None:

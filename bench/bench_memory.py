@@ -43,7 +43,7 @@ def vm(field: str) -> float:
 
 def child(args) -> int:
     start_rss = vm("VmRSS")
-    import flexunet.train
+    import flexunet.training.run
     from flexunet.config import load_config
     from flexunet.data.dataset import should_cache
     from flexunet.data.splits import split_sources
@@ -62,17 +62,17 @@ def child(args) -> int:
             "mask": benchlib.SEED_MASK})
         config = load_config(str(path))
         marks = {"after_imports_mib": vm("VmHWM")}
-        original = flexunet.train.finish_training
+        original = flexunet.training.run.finish_training
 
         def finish(*a, **k):
             marks["peak_before_finish_training_mib"] = vm("VmHWM")
             return original(*a, **k)
 
-        flexunet.train.finish_training = finish
+        flexunet.training.run.finish_training = finish
         train_src, val_src, _ = split_sources(config)
         started = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):
-            flexunet.train.run_training(config, verbose=0)
+            flexunet.training.run.run_training(config, verbose=0)
         wall = time.perf_counter() - started
     benchlib.write_json(Path(args.out), {
         "start_rss_mib": start_rss, **marks, "peak_rss_mib": vm("VmHWM"), "run_training_s": wall,

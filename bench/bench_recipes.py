@@ -36,7 +36,7 @@ def read_recipe(recipe: Path) -> configparser.ConfigParser:
 def member_widths(recipe: Path) -> list[int]:
     """base_filters of each [train] ensemble member: an epoch of the recipe is one epoch of each."""
     from flexunet.config import load_config
-    from flexunet.modelio import member_configs
+    from flexunet.model.store import member_configs
 
     return [c.model.base_filters for c in member_configs(load_config(recipe))]
 
@@ -70,7 +70,7 @@ def child(args) -> int:
     import keras
 
     from flexunet.config import load_config
-    from flexunet.train import run_training
+    from flexunet.training.run import run_training
 
     stamps: list[float] = []
 

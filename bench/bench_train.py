@@ -15,8 +15,8 @@ from benchlib import interleaved, inverse, summary  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import flexunet.callbacks  # noqa: E402
-import flexunet.train  # noqa: E402
+import flexunet.training.callbacks  # noqa: E402
+import flexunet.training.run  # noqa: E402
 from flexunet.config import load_config  # noqa: E402
 from flexunet.data.dataset import SegmentationBatches  # noqa: E402
 
@@ -233,11 +233,11 @@ def epoch_overhead(s: dict, repeats: int, ref_step: float, ref_val: float, work:
     with contextlib.ExitStack() as stack:
         stack.enter_context(patched(keras.Model, "fit", with_timers))
         stack.enter_context(patched(flexunet.callbacks, "atomic_save", saving_label))
-        stack.enter_context(patched(flexunet.callbacks.HistoryWriter, "write", timing(log, "history_csv_png", first)))
+        stack.enter_context(patched(flexunet.training.callbacks.HistoryWriter, "write", timing(log, "history_csv_png", first)))
         stack.enter_context(patched(flexunet.train, "finish_training", timing(log, "finish_training", first)))
         started = time.perf_counter()
         with contextlib.redirect_stdout(sys.stderr):
-            flexunet.train.run_training(config, verbose=0)
+            flexunet.training.run.run_training(config, verbose=0)
         wall = time.perf_counter() - started
     finish = sum(t for _, label, t in log if label == "finish_training")
     epoch_log = [entry for entry in log if entry[1] != "finish_training"]

@@ -43,7 +43,8 @@ def build_model(name: str, mixed_precision: bool = False, jit_compile: bool | No
     """Config `name` built by create_unet and compiled by compile_unet with the seed's settings."""
     import keras
 
-    from flexunet.model import compile_unet, create_unet
+    from flexunet.model.compile import compile_unet
+    from flexunet.model.unet import create_unet
 
     m = model_section(name)
     keras.utils.set_random_seed(137)

@@ -27,10 +27,13 @@ import numpy as np  # noqa: E402
 from flexunet.config import load_config  # noqa: E402
 from flexunet.data.dataset import MaskOptions, PairSource  # noqa: E402
 from flexunet.data.pairs import pair_files, source_cell_id  # noqa: E402
-from flexunet.evaluate import PER_IMAGE_COLUMNS, csv_text, image_scores, summarize  # noqa: E402
-from flexunet.modelio import best_model_files, load_trained, load_unet, member_configs  # noqa: E402
-from flexunet.predict import batched, model_predictor, to_mask  # noqa: E402
-from flexunet.train import run_training  # noqa: E402
+from flexunet.evaluation.scores import PER_IMAGE_COLUMNS, image_scores, summarize# noqa: E402
+from flexunet.fsutil import csv_text# noqa: E402
+from flexunet.model.files import best_model_files# noqa: E402
+from flexunet.model.store import load_trained, load_unet, member_configs# noqa: E402
+from flexunet.inference.predict import batched, model_predictor# noqa: E402
+from flexunet.inference.postprocess import to_mask# noqa: E402
+from flexunet.training.run import run_training# noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "Pap-Smear-master" / "severe_dysplastic"
 TARGET = MaskOptions(binarize=True, threshold=128, blur=False)

@@ -1,7 +1,10 @@
-"""Safe file-system steps: atomic writes, owned folders, timestamped backups (never deletion)."""
+"""Safe file-system steps: atomic writes, CSV text, owned folders (replaced only when the toolkit made them),
+timestamped backups."""
 
+import csv
 import datetime
 import errno
+import io
 import os
 import shutil
 import tempfile
@@ -58,6 +61,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = Tru
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    """CSV of rows with these columns; floats with 6 decimals."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
+    return buffer.getvalue()
 
 
 def atomic_save(path: str | os.PathLike, save: Callable[[Path], object]) -> None:

@@ -1,28 +1,32 @@
-"""PNG pictures with matplotlib (Agg): training curves, sample grids, montages, histograms."""
+"""PNG pictures with matplotlib's Figure API (no pyplot, no global backend): curves, grids, histograms."""
 
 import io
 import os
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from flexunet.fsutil import atomic_write_bytes  # noqa: E402
+from flexunet.fsutil import atomic_write_bytes
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def _figure(figsize: tuple[float, float], rows: int | None = None, cols: int | None = None):
+    """A Figure and one Axes, or a (rows, cols) array of them when rows and cols are given."""
+    fig = Figure(figsize=figsize)
+    if rows is None:
+        return fig, fig.subplots()
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def plot_curves(path: str | os.PathLike, epochs: list[int], series: dict[str, list[float]],
                 title: str) -> None:
     """One line per series against the epoch number."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _figure((7, 4.5))
     for name, values in series.items():
         ax.plot(epochs[: len(values)], values, marker="o", markersize=3, label=name)
     ax.set_xlabel("epoch")
@@ -58,7 +62,7 @@ def image_grid(path: str | os.PathLike, rows: list[list[np.ndarray]], row_titles
                col_titles: list[str] | None = None, title: str | None = None) -> None:
     """A grid of images: one list per row (e.g. images over masks, or input | truth | prediction)."""
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.0 * n_cols, 2.0 * n_rows + 0.4), squeeze=False)
+    fig, axes = _figure((2.0 * n_cols, 2.0 * n_rows + 0.4), n_rows, n_cols)
     for r, row in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r][c]
@@ -78,7 +82,7 @@ def image_grid(path: str | os.PathLike, rows: list[list[np.ndarray]], row_titles
 
 
 def histogram(path: str | os.PathLike, values: list[float], xlabel: str, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure((6, 4))
     ax.hist(values, bins=20, range=(0, 1), color="#4477aa", edgecolor="white")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("images")
@@ -88,7 +92,7 @@ def histogram(path: str | os.PathLike, values: list[float], xlabel: str, title: 
 
 def bar_chart(path: str | os.PathLike, labels: list[str], values: list[float], ylabel: str,
               title: str) -> None:
-    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(labels)), 4))
+    fig, ax = _figure((max(5, 0.8 * len(labels)), 4))
     ax.bar(range(len(labels)), values, color="#4477aa")
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from flexunet.compare import read_per_image
 from flexunet.data.pairs import source_cell_id
-from flexunet.predict import dice_from_counts
+from flexunet.evaluation.compare import read_per_image
+from flexunet.evaluation.scores import dice_from_counts
 
 SPEC = importlib.util.spec_from_file_location("bench_quality",
                                               Path(__file__).resolve().parents[1] / "bench" / "quality.py")

@@ -9,8 +9,14 @@ import pytest
 
 from flexunet import fsutil
 from flexunet.errors import OutputError
-from flexunet.fsutil import (OWNER_MARK, atomic_save, atomic_write_bytes, atomic_write_text,
-                             backup_folder, prepare_output_dir)
+from flexunet.fsutil import (
+    OWNER_MARK,
+    atomic_save,
+    atomic_write_bytes,
+    atomic_write_text,
+    backup_folder,
+    prepare_output_dir,
+)
 
 
 def listing(folder):

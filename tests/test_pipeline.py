@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import flexunet.train
-from flexunet.callbacks import BEST_MODEL, TrainingState
-from flexunet.evaluate import PER_IMAGE_COLUMNS
+import flexunet.training.run
+from flexunet.evaluation.scores import PER_IMAGE_COLUMNS
 from flexunet.fsutil import OWNER_MARK
-from flexunet.modelio import load_trained
+from flexunet.model.files import BEST_MODEL
+from flexunet.model.store import load_trained
+from flexunet.training.callbacks import TrainingState
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -92,7 +93,7 @@ def pipeline(project):
                                     ).astype(np.float32)
     before = snapshot(root / "mini_test")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(flexunet.train, "TrainingState", RecordingState)
+        mp.setattr(flexunet.training.run, "TrainingState", RecordingState)
         unet = TensorflowUNet(str(config_path))
         info = unet.train()
     results = {"info": info, "unet": unet, "best_predictions": RecordingState.best_predictions,
@@ -245,9 +246,10 @@ def trained_copy(tmp_path, project, pipeline, write_config, tiny_model_section):
 ])
 def test_outputs_never_replace_the_model_folder(trained_copy, section, key, run):
     """An output folder set to model_dir (a folder the toolkit owns) must be refused, not replaced."""
-    from flexunet import evaluate, infer
     from flexunet.config import load_config
     from flexunet.errors import OutputError
+    from flexunet.evaluation import run as evaluate
+    from flexunet.inference import run as infer
 
     copy, make_config = trained_copy
     config = load_config(make_config(**{section: {key: "./models"}}))
@@ -276,7 +278,7 @@ def test_inputs_sharing_a_stem_do_not_overwrite_each_other(trained_copy):
     """cell.jpg and cell.bmp would both become cell.png: refuse (naming both) or keep both masks."""
     from flexunet.config import load_config
     from flexunet.errors import DataError
-    from flexunet.infer import run_inference
+    from flexunet.inference.run import run_inference
 
     copy, make_config = trained_copy
     inputs = copy / "inputs"
@@ -296,7 +298,7 @@ def test_inputs_sharing_a_stem_do_not_overwrite_each_other(trained_copy):
 def test_create_backup_moves_the_earlier_models_folder(project, pipeline):
     """Runs after the checks above: a second training with create_backup = True (1 epoch)."""
     from flexunet.config import load_config
-    from flexunet.train import run_training
+    from flexunet.training.run import run_training
 
     root, _, backup_config, _ = project
     run_training(load_config(backup_config))

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO
 from flexunet.config import load_config
 from flexunet.generators.config import load_generator_config
-from flexunet.modelio import unet_from_section
+from flexunet.model.store import unet_from_section
 
 CONFIGS = sorted((REPO / "projects").glob("*/*train_eval_infer.config"))
 GENERATOR_CONFIGS = sorted((REPO / "projects").glob("*/generator/*.config"))

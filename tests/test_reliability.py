@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-import flexunet.losses  # noqa: F401  (registers the losses that saved models refer to)
+import flexunet.model.losses  # noqa: F401  (registers the losses that saved models refer to)
 from conftest import REPO, make_tiny_dataset, subprocess_env, tiny_model_section, write_config
 
 TRAINER = str(REPO / "TensorflowUNetTrainer.py")
@@ -93,7 +93,7 @@ def test_ctrl_c_exits_130_and_keeps_the_best_model(tmp_path):
 
 def test_same_seed_gives_identical_weights_after_one_epoch(tmp_path):
     from flexunet.config import load_config
-    from flexunet.train import run_training
+    from flexunet.training.run import run_training
 
     data = make_tiny_dataset(tmp_path / "data")
     finals = []

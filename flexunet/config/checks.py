@@ -1,23 +1,19 @@
 """Checks that span several keys, run once after parsing."""
 
-from typing import TYPE_CHECKING
-
+from flexunet.config.sections import Config
 from flexunet.errors import ConfigError
-from flexunet.losses import LOSSES, METRICS
-from flexunet.model import OPTIMIZERS, size_problem
+from flexunet.model.levels import size_problem
+from flexunet.model.names import LOSS_NAMES, METRIC_NAMES, OPTIMIZER_NAMES
 from flexunet.registry import look_up_option
 
-if TYPE_CHECKING:
-    from flexunet.config.loader import Config
 
-
-def check_config(config: "Config") -> None:
+def check_config(config: Config) -> None:
     """Raise ConfigError for names that do not exist and sizes the model cannot use."""
     m = config.model
-    look_up_option(m.loss, LOSSES, config.where("model", "loss"))
+    look_up_option(m.loss, LOSS_NAMES, config.where("model", "loss"))
     for name in m.metrics:
-        look_up_option(name, METRICS, config.where("model", "metrics"))
-    look_up_option(m.optimizer.lower(), OPTIMIZERS, config.where("model", "optimizer"))
+        look_up_option(name, METRIC_NAMES, config.where("model", "metrics"))
+    look_up_option(m.optimizer.lower(), OPTIMIZER_NAMES, config.where("model", "optimizer"))
     for key_name, size in (("image_height", m.image_height), ("image_width", m.image_width)):
         problem = size_problem(size, m.num_layers)
         if problem:

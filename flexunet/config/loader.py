@@ -3,63 +3,15 @@
 import ast
 import configparser
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 
-from flexunet.config.sections import (
-    PATH_KEYS,
-    SECTIONS,
-    AugmentorSection,
-    EvalSection,
-    GeneratorSection,
-    InferSection,
-    MaskSection,
-    ModelSection,
-    PostprocessSection,
-    TestSection,
-    TiledInferSection,
-    TrainSection,
-)
+from flexunet.config.checks import check_config
+from flexunet.config.sections import PATH_KEYS, SECTIONS, Config
 from flexunet.config.spec import Bare, SpecError
 from flexunet.errors import ConfigError
-from flexunet.registry import closest
+from flexunet.registry import unknown
 
 MAX_CONFIG_BYTES = 1 << 20
-
-
-@dataclass(frozen=True)
-class Config:
-    """A parsed config: one frozen dataclass per section, plus where it came from."""
-
-    source: str
-    model: ModelSection = field(default_factory=ModelSection)
-    train: TrainSection = field(default_factory=TrainSection)
-    eval: EvalSection = field(default_factory=EvalSection)
-    test: TestSection = field(default_factory=TestSection)
-    infer: InferSection = field(default_factory=InferSection)
-    tiledinfer: TiledInferSection = field(default_factory=TiledInferSection)
-    mask: MaskSection = field(default_factory=MaskSection)
-    generator: GeneratorSection = field(default_factory=GeneratorSection)
-    augmentor: AugmentorSection = field(default_factory=AugmentorSection)
-    postprocess: PostprocessSection = field(default_factory=PostprocessSection)
-    explicit: frozenset = frozenset()
-
-    @property
-    def base_dir(self) -> str:
-        return os.path.dirname(os.path.abspath(self.source))
-
-    def where(self, section: str, key: str) -> str:
-        """The setting's name as errors show it: "[train] batch_size in ./x.config"."""
-        return f"[{section}] {key} in {self.source}"
-
-    def require(self, section: str, key: str, purpose: str):
-        """The value of a key a command needs; ConfigError when it is not set."""
-        value = getattr(getattr(self, section), key)
-        if value is None:
-            raise ConfigError(f"{self.where(section, key)}: required {purpose}, but not set")
-        return value
-
-    def is_set(self, section: str, key: str) -> bool:
-        return (section, key) in self.explicit
 
 
 def literal(text: str) -> object:
@@ -111,12 +63,9 @@ def parse_ini(path: str, text: str) -> configparser.ConfigParser:
 
 def _unknown_key(path: str, section: str, name: str) -> ConfigError:
     valid = [f.name for f in fields(SECTIONS[section])]
-    hint = closest(name, valid)
     elsewhere = [s for s, cls in SECTIONS.items() if s != section and name in cls.__dataclass_fields__]
-    advice = f" (did you mean '{hint}'?)" if hint else ""
-    if elsewhere:
-        advice += f" (it belongs in [{elsewhere[0]}])"
-    return ConfigError(f"[{section}] {name} in {path}: unknown key{advice}; valid keys: {', '.join(valid)}")
+    extra = f" (it belongs in [{elsewhere[0]}])" if elsewhere else ""
+    return unknown(f"[{section}] {name} in {path}", name, valid, "key", "valid keys", sort=False, extra=extra)
 
 
 def _section(path: str, name: str, items: dict, explicit: set):
@@ -160,11 +109,8 @@ def load_config(path: str | os.PathLike) -> Config:
     for raw_name in parser.sections():
         name = raw_name.strip().lower()
         if name not in SECTIONS:
-            hint = closest(name, SECTIONS)
-            advice = f" (did you mean [{hint}]?)" if hint else ""
-            raise ConfigError(
-                f"[{raw_name}] in {path}: unknown section{advice}; valid sections: {', '.join(SECTIONS)}"
-            )
+            raise unknown(f"[{raw_name}] in {path}", name, SECTIONS, "section", "valid sections", sort=False,
+                          hint_format="[{}]")
         if name in sections:
             raise ConfigError(f"[{raw_name}] in {path}: section appears twice")
         sections[name] = _section(path, name, dict(parser.items(raw_name)), explicit)
@@ -172,7 +118,5 @@ def load_config(path: str | os.PathLike) -> Config:
         sections.setdefault(name, cls())
     _resolve_defaults(path, sections, explicit)
     config = Config(source=path, explicit=frozenset(explicit), **sections)
-    from flexunet.config.checks import check_config
-
     check_config(config)
     return config

@@ -1,11 +1,14 @@
 """The config schema: one frozen dataclass per INI section; each field carries its spec and doc."""
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from flexunet.config.spec import Bool, Float, Int, ListOf, Optional, Pair, PathSpec, Str
+from flexunet.errors import ConfigError
 
-VALIDATION_MODES = ("grouped", "seed", "eval")
+VALIDATION_MODES = ("grouped", "last_files", "eval")
+VALIDATION_ALIASES = {"seed": "last_files"}
 
 
 def key(default: object, spec: object, doc: str) -> Any:
@@ -28,22 +31,27 @@ class ModelSection:
     dropout_rate: float = key(0.05, Float(min=0.0, max=1.0, max_open=True),
                               "Dropout after the first conv of a level, times the level index.")
     learning_rate: float = key(1e-4, Float(min=0.0, min_open=True), "Optimizer learning rate.")
-    clipvalue: object = key(None, Optional(Float(min=0.0, min_open=True)),
+    clipvalue: float | None = key(None, Optional(Float(min=0.0, min_open=True)),
                             "Clip each gradient value to +-clipvalue; None = no clipping.")
     dilation: tuple = key((1, 1), Pair(min=1),
                           "Dilation of the first level; shrinks by 1 per level, not below 1.")
     loss: str = key("binary_crossentropy", Str(), "Loss name (see the losses table in the README).")
     metrics: tuple = key(["binary_accuracy"], ListOf(Str()), "Metric names computed while training.")
     optimizer: str = key("adam", Str(), "Optimizer name: adam, adamw, sgd or rmsprop.")
-    ema_momentum: object = key(None, Optional(Float(min=0.0, max=1.0, min_open=True, max_open=True)),
+    ema_momentum: float | None = key(None, Optional(Float(min=0.0, max=1.0, min_open=True, max_open=True)),
                                "Keep an exponential moving average of the weights (e.g. 0.998) and "
                                "validate, checkpoint and infer with it; None = off.")
     normalization: bool = key(False, Bool(), "Add BatchNormalization after every conv.")
     show_summary: bool = key(False, Bool(), "Print the model summary when the model is built.")
     mixed_precision: bool = key(False, Bool(),
                                 "Compute in bfloat16 (float32 weights, head and loss); for GPUs.")
-    jit_compile: object = key(None, Optional(Bool()),
-                              "XLA-compile train/predict steps; None = on for JAX, off for TF on CPU.")
+    jit_compile: bool | None = key(None, Optional(Bool()),
+                                   "XLA-compile train/predict steps; None = on for JAX, off for TF on CPU.")
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) of the model input."""
+        return (self.image_height, self.image_width)
 
 
 @dataclass(frozen=True)
@@ -51,18 +59,19 @@ class TrainSection:
     epochs: int = key(100, Int(min=1), "Maximum number of epochs.")
     batch_size: int = key(4, Int(min=1), "Images per step (global batch across devices).")
     patience: int = key(10, Int(min=0), "Early stopping: epochs without val_loss improvement; 0 = off.")
-    metrics: object = key(None, Optional(ListOf(Str())),
+    metrics: tuple[str, ...] | None = key(None, Optional(ListOf(Str())),
                           "Columns of train_metrics.csv, e.g. [\"iou_coef\", \"val_iou_coef\"].")
     model_dir: str = key("./models", PathSpec(), "Folder for the best model, its config and threshold.")
     eval_dir: str = key("./eval", PathSpec(), "Folder for training CSVs and plots.")
-    image_datapath: object = key(None, Optional(PathSpec()), "Training images folder.")
-    mask_datapath: object = key(None, Optional(PathSpec()), "Training masks folder (same file stems).")
+    image_datapath: str | None = key(None, Optional(PathSpec()), "Training images folder.")
+    mask_datapath: str | None = key(None, Optional(PathSpec()), "Training masks folder (same file stems).")
     create_backup: bool = key(False, Bool(),
                               "Move an earlier model_dir/eval_dir to *_<timestamp>_bak before training.")
     validation_split: float = key(0.2, Float(min=0.0, max=1.0, min_open=True, max_open=True),
                                   "Fraction of the training set held out for validation.")
-    validation: str = key("grouped", Str(VALIDATION_MODES),
-                          "grouped = hold out whole source cells; seed = last files as the seed; "
+    validation: str = key("grouped", Str(VALIDATION_MODES, VALIDATION_ALIASES),
+                          "grouped = hold out whole source cells; last_files = the last files as the seed "
+                          "did (its old name \"seed\" still works; copies of a cell leak); "
                           "eval = validate on the [eval] folders.")
     seed: int = key(137, Int(min=0), "Random seed for weights, shuffling, splits and augmentation.")
     deterministic: bool = key(True, Bool(),
@@ -72,8 +81,8 @@ class TrainSection:
     reducer_factor: float = key(0.5, Float(min=0.0, max=1.0, min_open=True, max_open=True),
                                 "Factor applied to the learning rate on a plateau.")
     reducer_patience: int = key(5, Int(min=1), "Epochs without improvement before reducing.")
-    steps_per_epoch: object = key(None, Optional(Int(min=1)), "Steps per epoch; None = whole set.")
-    validation_steps: object = key(None, Optional(Int(min=1)), "Validation steps; None = whole set.")
+    steps_per_epoch: int | None = key(None, Optional(Int(min=1)), "Steps per epoch; None = whole set.")
+    validation_steps: int | None = key(None, Optional(Int(min=1)), "Validation steps; None = whole set.")
     ensemble: int = key(1, Int(min=1),
                         "Train this many UNets (seeds seed, seed + 1, ...; the same validation cells "
                         "unless ensemble_folds) "
@@ -90,7 +99,7 @@ class TrainSection:
     select_threshold: bool = key(True, Bool(),
                                  "Choose the mask threshold with the best validation Dice after training "
                                  "(of the masks after [postprocess] TTA and clean-up).")
-    in_memory: object = key(None, Optional(Bool()),
+    in_memory: bool | None = key(None, Optional(Bool()),
                             "Hold the data set in memory; None = only when it is under 1 GiB.")
     workers: int = key(1, Int(min=1), "Threads that load and augment batches.")
     epoch_change_infer: bool = key(False, Bool(), "Save predictions on a few fixed images every epoch.")
@@ -104,34 +113,34 @@ class TrainSection:
 
 @dataclass(frozen=True)
 class EvalSection:
-    image_datapath: object = key(None, Optional(PathSpec()), "Evaluation images folder.")
-    mask_datapath: object = key(None, Optional(PathSpec()), "Evaluation masks folder.")
+    image_datapath: str | None = key(None, Optional(PathSpec()), "Evaluation images folder.")
+    mask_datapath: str | None = key(None, Optional(PathSpec()), "Evaluation masks folder.")
     output_dir: str = key("./eval_output", PathSpec(),
                           "Folder for evaluation.csv, per_image.csv and pictures.")
-    batch_size: object = key(None, Optional(Int(min=1)), "Batch size; None = [train] batch_size.")
+    batch_size: int | None = key(None, Optional(Int(min=1)), "Batch size; None = [train] batch_size.")
 
 
 @dataclass(frozen=True)
 class TestSection:
-    image_datapath: object = key(None, Optional(PathSpec()), "Held-out test images folder.")
-    mask_datapath: object = key(None, Optional(PathSpec()), "Held-out test masks folder.")
+    image_datapath: str | None = key(None, Optional(PathSpec()), "Held-out test images folder.")
+    mask_datapath: str | None = key(None, Optional(PathSpec()), "Held-out test masks folder.")
     output_dir: str = key("./test_eval_output", PathSpec(), "Folder for the test-set evaluation.")
 
 
 @dataclass(frozen=True)
 class InferSection:
-    images_dir: object = key(None, Optional(PathSpec()), "Images to segment (any size).")
+    images_dir: str | None = key(None, Optional(PathSpec()), "Images to segment (any size).")
     output_dir: str = key("./test_output", PathSpec(), "Folder for one grayscale mask per image.")
-    merged_dir: object = key(None, Optional(PathSpec()), "Folder for image+mask overlays; None = none.")
+    merged_dir: str | None = key(None, Optional(PathSpec()), "Folder for image+mask overlays; None = none.")
     binarize: bool = key(True, Bool(), "Write 0/255 masks at the model's threshold (else probabilities).")
-    batch_size: object = key(None, Optional(Int(min=1)), "Prediction batch size; None = 16.")
+    batch_size: int | None = key(None, Optional(Int(min=1)), "Prediction batch size; None = 16.")
 
 
 @dataclass(frozen=True)
 class TiledInferSection:
-    images_dir: object = key(None, Optional(PathSpec()), "Large images to segment tile by tile.")
+    images_dir: str | None = key(None, Optional(PathSpec()), "Large images to segment tile by tile.")
     output_dir: str = key("./tiled_test_output", PathSpec(), "Folder for the stitched masks.")
-    merged_dir: object = key(None, Optional(PathSpec()), "Folder for overlays; None = none.")
+    merged_dir: str | None = key(None, Optional(PathSpec()), "Folder for overlays; None = none.")
     overlapping: int = key(0, Int(min=0), "Pixels shared by neighbouring tiles (blended).")
     background: int = key(0, Int(min=0, max=255), "Mask value written for background pixels.")
     binarize: bool = key(True, Bool(), "Write 0/255 masks at the model's threshold.")
@@ -195,6 +204,48 @@ SECTIONS = {
     "augmentor": AugmentorSection,
     "postprocess": PostprocessSection,
 }
+
+
+@dataclass(frozen=True)
+class Config:
+    """A parsed config: one frozen dataclass per section, plus where it came from."""
+
+    source: str
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    test: TestSection = field(default_factory=TestSection)
+    infer: InferSection = field(default_factory=InferSection)
+    tiledinfer: TiledInferSection = field(default_factory=TiledInferSection)
+    mask: MaskSection = field(default_factory=MaskSection)
+    generator: GeneratorSection = field(default_factory=GeneratorSection)
+    augmentor: AugmentorSection = field(default_factory=AugmentorSection)
+    postprocess: PostprocessSection = field(default_factory=PostprocessSection)
+    explicit: frozenset = frozenset()
+
+    @property
+    def base_dir(self) -> str:
+        return os.path.dirname(os.path.abspath(self.source))
+
+    def where(self, section: str, key: str) -> str:
+        """The setting's name as errors show it: "[train] batch_size in ./x.config"."""
+        return f"[{section}] {key} in {self.source}"
+
+    def require(self, section: str, key: str, purpose: str):
+        """The value of a key a command needs; ConfigError when it is not set."""
+        value = getattr(getattr(self, section), key)
+        if value is None:
+            raise ConfigError(f"{self.where(section, key)}: required {purpose}, but not set")
+        return value
+
+    def is_set(self, section: str, key: str) -> bool:
+        return (section, key) in self.explicit
+
+    def folders(self, section: str, purpose: str) -> tuple[str, str, str, str]:
+        """(images folder, masks folder, and the settings naming them) of [train], [eval] or [test]."""
+        return (self.require(section, "image_datapath", purpose), self.require(section, "mask_datapath", purpose),
+                self.where(section, "image_datapath"), self.where(section, "mask_datapath"))
+
 
 PATH_KEYS = {
     (section, f.name)

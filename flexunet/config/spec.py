@@ -93,9 +93,11 @@ class Bool:
 
 @dataclass(frozen=True)
 class Str:
-    """A string; quoted in the INI file, or a bare word. `choices` restricts it."""
+    """A string; quoted in the INI file, or a bare word. `choices` restricts it; `aliases` maps an old
+    spelling to its choice."""
 
     choices: tuple[str, ...] = ()
+    aliases: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.choices:
@@ -104,6 +106,7 @@ class Str:
 
     def parse(self, value: Any) -> str:
         text = value.text if isinstance(value, Bare) else value
+        text = self.aliases.get(text, text) if isinstance(text, str) else text
         if not isinstance(text, str) or (self.choices and text not in self.choices):
             _fail(self.describe(), value)
         return text

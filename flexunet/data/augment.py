@@ -1,26 +1,11 @@
 """Online augmentation with OpenCV: images and masks get the same random geometric transform."""
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
+from flexunet.config.sections import AugmentorSection
 
-@dataclass(frozen=True)
-class AugmentOptions:
-    vflip: bool = True
-    hflip: bool = True
-    rotation: bool = True
-    angles: tuple[float, ...] = (90.0, 180.0, 270.0)
-    shrinks: tuple[float, ...] = ()
-    shears: tuple[float, ...] = ()
-    deformation: bool = False
-    deformation_alpha: float = 20.0
-    deformation_sigma: float = 4.0
-    brightness: float = 0.0
-    contrast: float = 0.0
-    hue: float = 0.0
-    probability: float = 0.5
+AugmentOptions = AugmentorSection  # the [augmentor] keys are the options
 
 
 def affine_matrix(size: tuple[int, int], angle: float, scale: float, shear: float) -> np.ndarray:

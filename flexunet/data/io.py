@@ -12,7 +12,7 @@ from flexunet.errors import DataError
 from flexunet.fsutil import atomic_write_bytes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-Image.MAX_IMAGE_PIXELS = 20000 * 20000
+MAX_IMAGE_PIXELS = 20000 * 20000
 
 
 def is_image_file(path: str | os.PathLike) -> bool:

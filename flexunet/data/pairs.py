@@ -63,7 +63,7 @@ def pair_files(image_dir: str | os.PathLike, mask_dir: str | os.PathLike,
     return [Pair(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
 
-def _shuffled_cells(names: list[str], seed: int) -> tuple[dict[str, list[int]], list[str]]:
+def shuffled_cells(names: list[str], seed: int) -> tuple[dict[str, list[int]], list[str]]:
     """({source cell: indices of its copies}, the cells in a seeded random order)."""
     groups: dict[str, list[int]] = {}
     for i, name in enumerate(names):
@@ -75,7 +75,7 @@ def _shuffled_cells(names: list[str], seed: int) -> tuple[dict[str, list[int]], 
 
 def grouped_split(names: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Indices (train, held_out): whole source cells held out until >= fraction of the files."""
-    groups, order = _shuffled_cells(names, seed)
+    groups, order = shuffled_cells(names, seed)
     target = fraction * len(names)
     held: list[int] = []
     for cell in order:
@@ -92,7 +92,7 @@ def grouped_folds(names: list[str], fraction: float, seed: int, count: int) -> l
     The cells are shuffled as in grouped_split, so the first fold is grouped_split's held-out set
     whenever that leaves training images.
     """
-    groups, order = _shuffled_cells(names, seed)
+    groups, order = shuffled_cells(names, seed)
     target = fraction * len(names)
     folds: list[list[int]] = [[]]
     for cell in order:
@@ -104,7 +104,7 @@ def grouped_folds(names: list[str], fraction: float, seed: int, count: int) -> l
     return [sorted(f) for f in folds if f]
 
 
-def seed_split(count: int, fraction: float) -> tuple[list[int], list[int]]:
+def last_files_split(count: int, fraction: float) -> tuple[list[int], list[int]]:
     """Indices (train, held_out) as Keras validation_split: the last fraction of the sorted files."""
     split_at = int(math.floor(count * (1.0 - fraction)))
     return list(range(split_at)), list(range(split_at, count))

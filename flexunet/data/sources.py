@@ -1,33 +1,49 @@
-"""Data sources for the folders a config names: model size, mask options, paired images."""
+"""Image/mask folders as PairSources: what a sample looks like, and the folders' pairs checked."""
 
-from flexunet.config import Config
+from dataclasses import dataclass
+
+from flexunet.config.sections import MaskSection, ModelSection
 from flexunet.data.checks import warn_about_masks
 from flexunet.data.dataset import MaskOptions, PairSource
 from flexunet.data.pairs import pair_files
 
 
-def mask_options(config: Config, training: bool = True) -> MaskOptions:
+@dataclass(frozen=True)
+class Folders:
+    """An image folder and its mask folder, each with the setting that names it (for errors)."""
+
+    images: str
+    masks: str
+    images_what: str
+    masks_what: str
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """Model-sized samples: (height, width), image channels, and how masks become targets."""
+
+    size: tuple[int, int]
+    channels: int
+    mask: MaskOptions
+
+
+def mask_options(mask: MaskSection, training: bool = True) -> MaskOptions:
     """[mask] options for training targets; evaluation always scores against mask > threshold.
 
     `blur` (the seed's mask growth) and `binarize = False` (soft targets) shape what the model
     learns from, never the annotation it is scored on.
     """
-    m = config.mask
     if not training:
-        return MaskOptions(True, m.threshold, False, tuple(m.blur_size))
-    return MaskOptions(m.binarize, m.threshold, m.blur, tuple(m.blur_size))
+        return MaskOptions(True, mask.threshold, False, tuple(mask.blur_size))
+    return MaskOptions(mask.binarize, mask.threshold, mask.blur, tuple(mask.blur_size))
 
 
-def model_size(config: Config) -> tuple[int, int]:
-    return (config.model.image_height, config.model.image_width)
+def sample_spec(model: ModelSection, mask: MaskSection, training: bool = True) -> SampleSpec:
+    return SampleSpec(model.input_size, model.image_channels, mask_options(mask, training))
 
 
-def dataset_source(config: Config, section: str, purpose: str, training: bool = True) -> PairSource:
-    """A PairSource for the image/mask folders of [section]."""
-    images = config.require(section, "image_datapath", purpose)
-    masks = config.require(section, "mask_datapath", purpose)
-    pairs = pair_files(images, masks, config.where(section, "image_datapath"),
-                       config.where(section, "mask_datapath"))
-    warn_about_masks(pairs, config.where(section, "mask_datapath"))
-    return PairSource(pairs, model_size(config), config.model.image_channels,
-                      mask_options(config, training))
+def folder_source(folders: Folders, spec: SampleSpec) -> PairSource:
+    """A streaming PairSource of the image/mask pairs in `folders` (warnings about the masks printed)."""
+    pairs = pair_files(folders.images, folders.masks, folders.images_what, folders.masks_what)
+    warn_about_masks(pairs, folders.masks_what)
+    return PairSource(pairs, spec.size, spec.channels, spec.mask)

@@ -2,14 +2,14 @@
 
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Callable
 
 from flexunet.config.loader import literal, parse_ini, read_config_text
 from flexunet.config.sections import key
 from flexunet.config.spec import Bool, Int, PathSpec, SpecError, shown
 from flexunet.errors import ConfigError
 from flexunet.generators.herlev import CLASSES
-from flexunet.registry import closest
+from flexunet.registry import unknown
 
 DEFAULT_CONFIG = "./image_mask_generator.config"
 
@@ -50,9 +50,27 @@ class GeneratorConfig:
 
 
 def _unknown(where: str, what: str, name: str, valid) -> ConfigError:
-    hint = closest(name, valid)
-    advice = f" (did you mean '{hint}'?)" if hint else ""
-    return ConfigError(f"{where}: unknown {what}{advice}; valid: {', '.join(valid)}")
+    return unknown(where, name, valid, what, "valid", sort=False)
+
+
+def check_sizes(resize: int, cropsize: int, where: Callable[[str], str] = str) -> None:
+    """ConfigError unless 1 <= cropsize < resize (as the seed requires); where(key) names the setting."""
+    for name, value in (("resize", resize), ("cropsize", cropsize)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where(name)}: expected a positive int, got {value!r}")
+    if cropsize >= resize:
+        raise ConfigError(f"{where('cropsize')}: expected an int less than resize ({resize}), got {cropsize}")
+
+
+def check_colors(colors: dict, where: Callable[[str], str]) -> dict[str, tuple[int, int, int]]:
+    """{class: (r, g, b)} from {class: value}; ConfigError naming where(class) for a value that is no colour."""
+    checked = {}
+    for name, value in (colors or {}).items():
+        try:
+            checked[name] = Color().parse(value)
+        except SpecError as exc:
+            raise ConfigError(f"{where(name)}: {exc}") from None
+    return checked
 
 
 def _generator_section(path: str, items: dict) -> GeneratorSection:
@@ -69,22 +87,16 @@ def _generator_section(path: str, items: dict) -> GeneratorSection:
     for name in ("base_dir", "output_dir"):
         values[name] = os.path.normpath(os.path.join(base, values.get(name, known[name].default)))
     section = GeneratorSection(**values)
-    if section.cropsize >= section.resize:
-        raise ConfigError(f"[generator] cropsize in {path}: expected an int less than resize "
-                          f"({section.resize}), got {section.cropsize}")
+    check_sizes(section.resize, section.cropsize, lambda name: f"[generator] {name} in {path}")
     return section
 
 
 def _mask_colors(path: str, items: dict) -> dict:
-    colors = {}
-    for name, raw in items.items():
+    for name in items:
         if name not in CLASSES:
             raise _unknown(f"[maskcolor] {name} in {path}", "class", name, CLASSES)
-        try:
-            colors[name] = Color().parse(literal(raw))
-        except SpecError as exc:
-            raise ConfigError(f"[maskcolor] {name} in {path}: {exc}") from None
-    return colors
+    return check_colors({name: literal(raw) for name, raw in items.items()},
+                        lambda name: f"[maskcolor] {name} in {path}")
 
 
 def load_generator_config(path: str | os.PathLike = DEFAULT_CONFIG) -> GeneratorConfig:

@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from flexunet.errors import ConfigError, DataError, OutputError
+from flexunet.errors import DataError, OutputError
 from flexunet.fsutil import prepare_output_dir
+from flexunet.generators.config import check_colors, check_sizes
 from flexunet.generators.herlev import CLASSES, RawCell, find_cells, read_cell
 
 ANGLES = (30, 90, 120, 150, 180, 210, 240, 270, 300, 330)
@@ -157,25 +158,6 @@ def write_jpg(path: Path, rgb: np.ndarray) -> None:
         raise OutputError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
 
 
-def check_sizes(resize: int, cropsize: int) -> None:
-    """ConfigError unless 1 <= cropsize < resize (as the seed requires)."""
-    for name, value in (("resize", resize), ("cropsize", cropsize)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name}: expected a positive int, got {value!r}")
-    if cropsize >= resize:
-        raise ConfigError(f"cropsize: expected an int less than resize ({resize}), got {cropsize}")
-
-
-def _colors(mask_colors) -> dict[str, tuple[int, int, int]]:
-    colors = {}
-    for name, color in (mask_colors or {}).items():
-        if (not isinstance(color, (tuple, list)) or len(color) != 3
-                or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 255 for v in color)):
-            raise ConfigError(f"mask colour of {name}: expected (r, g, b) ints 0..255, got {color!r}")
-        colors[name] = tuple(color)
-    return colors
-
-
 def _write_cell(cell: RawCell, out: Path, resize: int, cropsize: int, seamless: bool, color) -> int:
     image, nucleus = read_cell(cell)
     images_dir, masks_dir = out / cell.class_name / "images", out / cell.class_name / "masks"
@@ -196,7 +178,7 @@ def generate(base_dir: str | os.PathLike, output_dir: str | os.PathLike, resize:
     Returns counts per class, the skipped files and the seconds per cell.
     """
     check_sizes(resize, cropsize)
-    colors = _colors(mask_colors)
+    colors = check_colors(mask_colors, lambda name: f"mask colour of {name}")
     cells, report = find_cells(base_dir, classes)
     for line in report.notes():
         print(line, file=sys.stderr)

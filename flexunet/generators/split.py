@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from flexunet.data.io import is_image_file
-from flexunet.data.pairs import Pair, pair_files, source_cell_id
+from flexunet.data.pairs import Pair, pair_files, shuffled_cells, source_cell_id
 from flexunet.errors import ConfigError, DataError, OutputError
 from flexunet.fsutil import backup_folder, prepare_output_dir
 
@@ -38,11 +38,7 @@ def grouped_assignment(names: list[str], ratios: Sequence[float], seed: int) -> 
     Cells are shuffled by `seed` and laid end to end; a cell goes to the split whose share of
     the files holds the cell's middle, so each split is within one cell of its ratio.
     """
-    groups: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        groups.setdefault(source_cell_id(name), []).append(i)
-    order = sorted(groups)
-    np.random.default_rng(seed).shuffle(order)
+    groups, order = shuffled_cells(names, seed)
     bounds = np.cumsum(ratios) * len(names)
     assignment = [0] * len(names)
     done = 0

@@ -174,7 +174,7 @@ BAD_CONTENT = [
     ("bad bool", "[model]\nnormalization = yes\n",
      "[model] normalization in {path}: expected True or False, got 'yes'", []),
     ("bad choice", "[train]\nvalidation = random\n",
-     "[train] validation in {path}: expected one of 'grouped', 'seed', 'eval', got 'random'", []),
+     "[train] validation in {path}: expected one of 'grouped', 'last_files', 'eval', got 'random'", []),
     ("empty value", "[train]\nepochs =\n",
      "[train] epochs in {path}: expected a positive int, got ''", []),
     ("metric not a string", "[model]\nmetrics = [1, 2]\n",

@@ -8,7 +8,7 @@ from conftest import tiny_model_section, write_config
 from flexunet.config import load_config
 from flexunet.data.checks import describe_split, warn_about_masks
 from flexunet.data.pairs import Pair, pair_files
-from flexunet.train import run_training
+from flexunet.training.run import run_training
 
 
 def write_pairs(root, sizes, mask_value=255, mask_sizes=None):

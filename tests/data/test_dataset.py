@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from flexunet.data.dataset import (MaskOptions, PairSource, SegmentationBatches, prepare_mask,
-                                   resize_image, should_cache, to_batch)
+from flexunet.data.dataset import (
+    MaskOptions,
+    PairSource,
+    SegmentationBatches,
+    prepare_mask,
+    resize_image,
+    should_cache,
+    to_batch,
+)
 from flexunet.data.pairs import pair_files
 
 SQUARE = np.zeros((8, 8), np.uint8)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flexunet.data.pairs import grouped_split, pair_files, seed_split, shared_cells, source_cell_id
+from flexunet.data.pairs import grouped_split, last_files_split, pair_files, shared_cells, source_cell_id
 from flexunet.errors import DataError
 
 
@@ -129,7 +129,7 @@ def test_seed_split_holds_out_the_last_fraction_like_keras(count, fraction):
     from keras.src.trainers.data_adapters.array_slicing import train_validation_split
 
     keras_train, keras_val = train_validation_split(np.arange(count), fraction)
-    train, held = seed_split(count, fraction)
+    train, held = last_files_split(count, fraction)
     assert held == list(range(count - len(held), count))
     assert train == list(range(len(train)))
     assert (len(train), len(held)) == (len(keras_train), len(keras_val))
@@ -139,7 +139,7 @@ def test_seed_split_holds_out_the_last_fraction_like_keras(count, fraction):
 @pytest.mark.parametrize("count, fraction, n_train", [(10, 0.2, 8), (2041, 0.2, 1632), (7, 0.2, 5)])
 def test_seed_split_hand_counts(count, fraction, n_train):
     # floor(count * (1 - fraction)) images train, the rest validate (Keras validation_split).
-    train, held = seed_split(count, fraction)
+    train, held = last_files_split(count, fraction)
     assert len(train) == n_train and len(held) == count - n_train
 
 

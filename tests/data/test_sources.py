@@ -6,7 +6,7 @@ import pytest
 
 from flexunet.config import load_config
 from flexunet.data.dataset import MaskOptions, SegmentationBatches
-from flexunet.data.sources import dataset_source, mask_options
+from flexunet.data.sources import Folders, folder_source, mask_options, sample_spec
 
 
 @pytest.mark.parametrize("mask, training, expected", [
@@ -20,7 +20,7 @@ from flexunet.data.sources import dataset_source, mask_options
 ])
 def test_mask_options(tmp_path, write_config, mask, training, expected):
     config = load_config(write_config(tmp_path, mask=mask))
-    assert mask_options(config, training) == expected
+    assert mask_options(config.mask, training) == expected
 
 
 def test_soft_targets_train_on_grey_levels_and_evaluate_on_the_annotation(tmp_path, write_config):
@@ -33,7 +33,9 @@ def test_soft_targets_train_on_grey_levels_and_evaluate_on_the_annotation(tmp_pa
         tmp_path, model={"image_width": 16, "image_height": 16},
         train={"image_datapath": f'"{tmp_path / "images"}"', "mask_datapath": f'"{tmp_path / "masks"}"'},
         mask={"binarize": False}))
-    _, y = next(iter(SegmentationBatches(dataset_source(config, "train", "test").cache(progress=False), 1)))
+    folders = Folders(*config.folders("train", "for the test"))
+    _, y = next(iter(SegmentationBatches(folder_source(folders, sample_spec(config.model, config.mask)).cache(
+        progress=False), 1)))
     np.testing.assert_allclose(y[0, 0, :, 0], mask[0] / 255.0, atol=1e-6)
-    evaluated = dataset_source(config, "train", "test", training=False).cache(progress=False)
+    evaluated = folder_source(folders, sample_spec(config.model, config.mask, training=False)).cache(progress=False)
     np.testing.assert_array_equal(evaluated.masks[0][0], [0, 0, 0] + [255] * 13)

@@ -5,8 +5,8 @@ import pytest
 from conftest import make_tiny_dataset, write_config
 from flexunet.config import load_config
 from flexunet.data.pairs import grouped_folds, grouped_split, source_cell_id
-from flexunet.data.splits import member_sources, split_sources
 from flexunet.errors import ConfigError
+from flexunet.training.run import training_splits
 
 PREFIXES = ("", "mirrored_", "flipped_", "rotated_90_")
 
@@ -54,7 +54,7 @@ def folds_config(tmp_path, data, **train):
 def test_grouped_members_validate_on_disjoint_cells_and_train_on_the_rest(tmp_path):
     data = make_tiny_dataset(tmp_path / "data", cells=tuple(f"c{k}" for k in range(8)))
     config = folds_config(tmp_path, data)
-    splits = member_sources(config)
+    splits = training_splits(config)
     assert len(splits) == 3
     all_cells = set(data.cells)
     validated: set[str] = set()
@@ -64,7 +64,7 @@ def test_grouped_members_validate_on_disjoint_cells_and_train_on_the_rest(tmp_pa
         assert len(val_cells) == 2 and not train_cells & val_cells and train_cells | val_cells == all_cells
         assert not val_cells & validated
         validated |= val_cells
-    plain_train, plain_val, _ = split_sources(config)
+    (plain_train, plain_val, _), = training_splits(folds_config(tmp_path, data, ensemble=1))
     assert [p.image for p in splits[0][1].pairs] == [p.image for p in plain_val.pairs]
     assert [p.image for p in splits[0][0].pairs] == [p.image for p in plain_train.pairs]
 
@@ -76,7 +76,7 @@ def test_eval_members_rotate_the_eval_folders_with_groups_of_train_cells(tmp_pat
         tmp_path, train={"ensemble": 3, "ensemble_folds": True, "validation": '"eval"',
                          "image_datapath": f'"{train.images}"', "mask_datapath": f'"{train.masks}"'},
         eval={"image_datapath": f'"{valid.images}"', "mask_datapath": f'"{valid.masks}"'}))
-    splits = member_sources(config)
+    splits = training_splits(config)
     val_cells = [{source_cell_id(p.image.name) for p in v.pairs} for _, v, _ in splits]
     assert val_cells[0] == {"v0", "v1"}
     assert all(len(c) == 2 and c <= set(train.cells) for c in val_cells[1:])
@@ -89,15 +89,15 @@ def test_eval_members_rotate_the_eval_folders_with_groups_of_train_cells(tmp_pat
 
 def test_without_folds_every_member_shares_one_split(tmp_path):
     data = make_tiny_dataset(tmp_path / "data")
-    splits = member_sources(folds_config(tmp_path, data, ensemble_folds=False))
+    splits = training_splits(folds_config(tmp_path, data, ensemble_folds=False))
     assert len(splits) == 3 and all(s is splits[0] for s in splits)
 
 
 def test_folds_need_whole_cells(tmp_path):
     data = make_tiny_dataset(tmp_path / "data")
     with pytest.raises(ConfigError, match=r'\[train\] ensemble_folds in .*: expected validation = "grouped" or '
-                                          r'"eval" \(folds need whole source cells\), got validation = "seed"'):
-        member_sources(folds_config(tmp_path, data, validation='"seed"'))
+                                          r'"eval" \(folds need whole source cells\), got validation = "last_files"'):
+        training_splits(folds_config(tmp_path, data, validation='"seed"'))
 
 
 def test_more_members_than_folds_is_an_error(tmp_path):
@@ -105,4 +105,4 @@ def test_more_members_than_folds_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=r"\[train\] ensemble in .*: expected at most 2 members with "
                                           r"ensemble_folds = True \(the source cells make 2 validation groups "
                                           r"of 0\.5 of the files\), got 3"):
-        member_sources(folds_config(tmp_path, data, validation_split=0.5))
+        training_splits(folds_config(tmp_path, data, validation_split=0.5))

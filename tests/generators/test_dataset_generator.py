@@ -10,7 +10,14 @@ from PIL import Image, ImageFilter, ImageOps
 from flexunet.data.io import read_image
 from flexunet.errors import ConfigError, OutputError
 from flexunet.generators.dataset_generator import (
-    ANGLES, COPY_PREFIXES, cell_copies, generate, paste_centred, pil_blur, seamless_paste, thirteen_copies,
+    ANGLES,
+    COPY_PREFIXES,
+    cell_copies,
+    generate,
+    paste_centred,
+    pil_blur,
+    seamless_paste,
+    thirteen_copies,
 )
 from flexunet.generators.synthetic import draw_cell, save_raw_cell
 

@@ -10,7 +10,12 @@ from flexunet.data.pairs import source_cell_id
 from flexunet.errors import ConfigError, DataError, OutputError
 from flexunet.generators.dataset_generator import COPY_PREFIXES
 from flexunet.generators.split import (
-    SPLITS, check_ratios, check_split, grouped_assignment, random_assignment, split_master,
+    SPLITS,
+    check_ratios,
+    check_split,
+    grouped_assignment,
+    random_assignment,
+    split_master,
 )
 
 CELLS = 20

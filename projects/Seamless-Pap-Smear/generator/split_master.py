@@ -7,7 +7,7 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from flexunet.generators.cli import split_main  # noqa: E402
+from flexunet.cli import split_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(split_main())

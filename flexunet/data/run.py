@@ -1,0 +1,44 @@
+"""The dataset inspector command: each configured split's statistics, CSVs and pictures in ./inspection."""
+
+from pathlib import Path
+
+import numpy as np
+
+from flexunet import plots
+from flexunet.config import Config
+from flexunet.data.inspect import inspect_split
+from flexunet.errors import DataError
+from flexunet.fsutil import atomic_write_text, prepare_output_dir
+
+
+def run_dataset_inspection(config: Config) -> dict:
+    """Inspect each configured split; write inspection/dataset_*.csv, stats and sample PNGs."""
+    out = prepare_output_dir(Path(config.base_dir) / "inspection", "inspection folder", keep=True)
+    results = {}
+    for section in ("train", "eval", "test"):
+        s = getattr(config, section)
+        if not (s.image_datapath and s.mask_datapath):
+            continue
+        r = inspect_split(s.image_datapath, s.mask_datapath, config.mask.threshold)
+        results[section] = r
+        cov = np.array(r["coverage"]) if r["coverage"] else np.zeros(1)
+        print(f"[{section}] {r['pairs']} pairs from {r['source_cells']} source cells; sizes "
+              f"{r['sizes']}; nucleus coverage mean {cov.mean():.3f} (min {cov.min():.3f}, max "
+              f"{cov.max():.3f}); empty masks {r['empty_masks']}")
+        for problem in r["problems"]:
+            print(f"  problem: {problem}")
+        atomic_write_text(out / f"dataset_{section}.csv",
+                          "file,source_cell,width,height,coverage\n" + "\n".join(r["rows"]) + "\n")
+        if r["samples"]:
+            imgs, masks = zip(*r["samples"])
+            plots.image_grid(out / f"{section}_samples.png", [list(imgs), list(masks)],
+                             [f"{section}/images", f"{section}/masks"])
+        plots.histogram(out / f"dataset_{section}_coverage.png", r["coverage"],
+                        "nucleus fraction of the image", f"[{section}] mask coverage")
+    if not results:
+        raise DataError(f"{config.source}: no [train], [eval] or [test] image_datapath/mask_datapath set")
+    labels = list(results)
+    plots.bar_chart(out / "dataset_counts.png", labels, [results[k]["pairs"] for k in labels],
+                    "image-mask pairs", "Pairs per split")
+    print(f"Wrote dataset statistics and samples to {out}")
+    return results

@@ -1,0 +1,111 @@
+"""Scores of predicted masks against the truth: pixel counts, Dice, IoU, per-image rows, threshold search."""
+
+from typing import Sequence
+
+import numpy as np
+
+from flexunet.data.pairs import source_cell_id
+from flexunet.evaluation.bootstrap import cell_bootstrap_ci
+from flexunet.inference.postprocess import to_mask
+from flexunet.inference.predict import PredictFn, batched
+
+
+def confusion(truth: np.ndarray, pred: np.ndarray) -> tuple[int, int, int]:
+    """(TP, FP, FN) pixel counts of boolean masks."""
+    t, p = truth.astype(bool), pred.astype(bool)
+    return int(np.sum(t & p)), int(np.sum(~t & p)), int(np.sum(t & ~p))
+
+
+def dice_from_counts(tp: int, fp: int, fn: int) -> float:
+    """2TP / (2TP + FP + FN); 1.0 when both masks are empty."""
+    denom = 2 * tp + fp + fn
+    return 1.0 if denom == 0 else 2.0 * tp / denom
+
+
+def iou_from_counts(tp: int, fp: int, fn: int) -> float:
+    """TP / (TP + FP + FN); 1.0 when both masks are empty."""
+    denom = tp + fp + fn
+    return 1.0 if denom == 0 else tp / denom
+
+
+PER_IMAGE_COLUMNS = ["file", "source_cell", "dice", "iou", "precision", "recall",
+                     "true_pixels", "pred_pixels"]
+
+
+def ratio(a: int, b: int, empty: float = 1.0) -> float:
+    """a / b, or `empty` when b is 0."""
+    return empty if b == 0 else a / b
+
+
+def image_scores(name: str, truth: np.ndarray, pred: np.ndarray) -> dict:
+    """Per-image row. Convention: when truth and prediction are both empty, every score is 1."""
+    tp, fp, fn = confusion(truth, pred)
+    return {
+        "file": name, "source_cell": source_cell_id(name),
+        "dice": dice_from_counts(tp, fp, fn), "iou": iou_from_counts(tp, fp, fn),
+        "precision": ratio(tp, tp + fp, 1.0 if fn == 0 else 0.0),
+        "recall": ratio(tp, tp + fn, 1.0 if fp == 0 else 0.0),
+        "true_pixels": tp + fn, "pred_pixels": tp + fp, "tp": tp, "fp": fp, "fn": fn,
+    }
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Pixel-level (all pixels pooled) and mean-per-image Dice/IoU, precision, recall, and a 95 %
+    interval of the pixel Dice over source cells (cell_bootstrap_ci)."""
+    tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
+    low, high = cell_bootstrap_ci(rows)
+    return {
+        "images": len(rows), "source_cells": len({r["source_cell"] for r in rows}),
+        "pixel_dice": dice_from_counts(tp, fp, fn), "pixel_iou": iou_from_counts(tp, fp, fn),
+        "pixel_precision": ratio(tp, tp + fp), "pixel_recall": ratio(tp, tp + fn),
+        "mean_dice": float(np.mean([r["dice"] for r in rows])) if rows else float("nan"),
+        "mean_iou": float(np.mean([r["iou"] for r in rows])) if rows else float("nan"),
+        "pixel_dice_ci95_low": low, "pixel_dice_ci95_high": high,
+    }
+
+
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+
+
+def threshold_counts(probs: np.ndarray, truth: np.ndarray, candidates: Sequence[float] = THRESHOLDS,
+                     keep_largest: bool = False, holes: bool = False) -> np.ndarray:
+    """(TP, FP, FN) pixel counts for each candidate threshold: an array (len(candidates), 3).
+
+    With keep_largest or holes, probs and truth are (N, H, W) and each image's mask is cleaned up as
+    to_mask does, so the counts are those of the masks that evaluation and inference write.
+    """
+    t = truth.astype(bool)
+    if not (keep_largest or holes):
+        return np.array([confusion(t, probs > thr) for thr in candidates], dtype=np.int64)
+    return np.array([np.sum([confusion(ti, to_mask(pi, thr, keep_largest, holes) > 127)
+                             for pi, ti in zip(probs, t)], axis=0, dtype=np.int64).reshape(3)
+                     for thr in candidates], dtype=np.int64)
+
+
+def best_threshold_from_counts(counts: np.ndarray, candidates: Sequence[float] = THRESHOLDS) -> tuple[float, float]:
+    """(threshold, pixel Dice) maximising aggregate Dice; ties go to the one nearest 0.5."""
+    best = (0.5, -1.0)
+    for thr, (tp, fp, fn) in zip(candidates, counts):
+        dice = dice_from_counts(int(tp), int(fp), int(fn))
+        if dice > best[1] + 1e-12 or (abs(dice - best[1]) <= 1e-12 and abs(thr - 0.5) < abs(best[0] - 0.5)):
+            best = (float(thr), dice)
+    return best
+
+
+def best_threshold(probs: np.ndarray, truth: np.ndarray, candidates: Sequence[float] = THRESHOLDS,
+                   keep_largest: bool = False, holes: bool = False) -> tuple[float, float]:
+    """(threshold, pixel Dice) maximising aggregate Dice of the (cleaned-up) masks; ties go to the one
+    nearest 0.5."""
+    counts = threshold_counts(probs, truth, candidates, keep_largest, holes)
+    return best_threshold_from_counts(counts, candidates)
+
+
+def score_predictions(predict: PredictFn, images: np.ndarray, truths: np.ndarray, names: Sequence[str],
+                      threshold: float, keep_largest: bool = False, holes: bool = False,
+                      batch_size: int = 32) -> tuple[list[dict], np.ndarray]:
+    """(per-image rows, probabilities (N, H, W)) of predict() on images, masks at `threshold` after the
+    clean-up, against truths (N, H, W) > 127."""
+    probs = batched(predict, images, batch_size)
+    rows = [image_scores(name, truths[i] > 127, to_mask(probs[i], threshold, keep_largest, holes) > 127)
+            for i, name in enumerate(names)]
+    return rows, probs

@@ -1,0 +1,65 @@
+"""Predict callables shared by training, evaluation and inference: batching, flip TTA, the batch size."""
+
+from typing import Callable
+
+import keras
+import numpy as np
+
+from flexunet.config.sections import PostprocessSection
+
+PredictFn = Callable[[np.ndarray], np.ndarray]
+PREDICT_BATCH = 32
+
+
+def predict_batch_size(configured: int | None = None) -> int:
+    """Images per prediction call: the configured batch size, else PREDICT_BATCH (the one policy for
+    threshold selection, evaluation, inference and tiled inference)."""
+    return configured or PREDICT_BATCH
+
+
+def batched(predict: PredictFn, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """predict() over images in batches, concatenated; probabilities (N, H, W)."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        probs = np.asarray(predict(images[start:start + batch_size]))
+        out.append(probs[..., 0] if probs.ndim == 4 else probs)
+    return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:3], np.float32)
+
+
+def with_flip_tta(predict: PredictFn, transpose: bool = False) -> PredictFn:
+    """A predict function averaging the four flips of each image (each flipped back); with transpose
+    also the four flips of its transpose, i.e. all eight right-angle rotations and mirrors."""
+
+    def flips(images: np.ndarray) -> np.ndarray:
+        total = 0.0
+        for flip_h in (False, True):
+            for flip_v in (False, True):
+                x = images[:, :, ::-1] if flip_h else images
+                x = x[:, ::-1] if flip_v else x
+                p = np.asarray(predict(np.ascontiguousarray(x)))
+                p = p[:, ::-1] if flip_v else p
+                total = total + (p[:, :, ::-1] if flip_h else p)
+        return total / 4.0
+
+    def tta(images: np.ndarray) -> np.ndarray:
+        probs = flips(images)
+        if not transpose:
+            return probs
+        return (probs + flips(images.swapaxes(1, 2)).swapaxes(1, 2)) / 2.0
+
+    return tta
+
+
+def model_predictor(model: keras.Model, tta: bool = False, rot90: bool = False) -> PredictFn:
+    """A predict function over a Keras model (one call per batch, no per-image overhead); tta averages
+    the four flips, and rot90 with it the eight right-angle rotations and mirrors."""
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict_on_batch(np.asarray(images, np.float32)))
+
+    return with_flip_tta(predict, rot90) if tta else predict
+
+
+def postprocess_predictor(model: keras.Model, post: PostprocessSection) -> PredictFn:
+    """model_predictor with the [postprocess] tta and tta_rot90 settings."""
+    return model_predictor(model, post.tta, post.tta_rot90)

@@ -1,0 +1,184 @@
+"""The infer commands: a mask for every image in a folder at its own size (whole, or tile by tile), and
+overlays; the predictions stream from pure functions over a predict callable."""
+
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from flexunet import plots
+from flexunet.config import Config
+from flexunet.config.sections import PostprocessSection
+from flexunet.data.dataset import resize_image
+from flexunet.data.io import list_images, read_image, read_mask, write_image
+from flexunet.errors import ConfigError, DataError
+from flexunet.fsutil import prepare_output_dir
+from flexunet.inference.postprocess import to_mask
+from flexunet.inference.predict import PredictFn, postprocess_predictor, predict_batch_size
+from flexunet.inference.tiling import predict_tiled
+from flexunet.model.store import load_trained
+
+Prediction = tuple[Path, np.ndarray, np.ndarray]
+
+MASK_SUFFIX = ".png"
+WRITERS = 2
+MONTAGE = "_montage.png"
+MONTAGE_IMAGES = 8
+
+
+def _outputs(config, section: str, images_dir: str):
+    s = getattr(config, section)
+    protected = {"config folder": Path(config.base_dir), "input folder": Path(images_dir),
+                 "model folder": Path(config.train.model_dir)}
+    out = prepare_output_dir(s.output_dir, config.where(section, "output_dir"), protected)
+    merged = None
+    if s.merged_dir:
+        protected["output folder"] = out
+        merged = prepare_output_dir(s.merged_dir, config.where(section, "merged_dir"), protected)
+    return out, merged
+
+
+def list_inputs(images_dir: str, what: str) -> list[Path]:
+    """The images to segment; two files that would write the same mask name are an error."""
+    files = list_images(images_dir, what)
+    seen: dict[str, Path] = {}
+    for f in files:
+        if f.stem in seen:
+            raise DataError(f"{what}: {seen[f.stem].name} and {f.name} would both write "
+                            f"{f.stem}{MASK_SUFFIX}; rename one of them")
+        seen[f.stem] = f
+    return files
+
+
+def known_masks(config: Config, images_dir: str) -> Path | None:
+    """The mask folder paired with images_dir in [train], [eval] or [test], if it is one of them."""
+    for section in ("test", "eval", "train"):
+        s = getattr(config, section)
+        if s.image_datapath and s.mask_datapath and Path(s.image_datapath).resolve() == Path(images_dir).resolve():
+            return Path(s.mask_datapath)
+    return None
+
+
+def write_montage(path: Path, samples: list[tuple[str, np.ndarray, np.ndarray]], masks_dir: Path | None) -> None:
+    """input | ground truth (when known) | prediction | overlay, one column per sample image."""
+    names, images, preds = zip(*samples)
+    rows, titles = [list(images)], ["input"]
+    if masks_dir is not None:
+        truths = []
+        for name, image in zip(names, images):
+            found = sorted(masks_dir.glob(f"{Path(name).stem}.*"))
+            truth = read_mask(found[0]) if found else np.zeros(image.shape[:2], np.uint8)
+            truths.append(plots.overlay(image, cv2.resize(truth, image.shape[1::-1]), (255, 255, 0)))
+        rows.append(truths)
+        titles.append("ground truth")
+    rows += [list(preds), [plots.overlay(i, m) for i, m in zip(images, preds)]]
+    titles += ["prediction", "overlay"]
+    plots.image_grid(path, rows, titles, [n[:16] for n in names])
+
+
+def predict_resized(files: list[Path], channels: int, size: tuple[int, int], predict: PredictFn,
+                    batch_size: int) -> Iterator[Prediction]:
+    """(file, image, probabilities (H, W) at the image's size) per file: each image resized to the model
+    size, predicted `batch_size` at a time, and the probabilities resized back."""
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        originals = [read_image(f, channels) for f in chunk]
+        x = np.stack([resize_image(img, size).reshape(*size, channels) for img in originals])
+        probs = np.asarray(predict(x.astype(np.float32)))[..., 0]
+        for f, image, p in zip(chunk, originals, probs):
+            h, w = image.shape[:2]
+            yield f, image, (cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != size else p)
+
+
+def predict_tiles(files: list[Path], channels: int, tile: int, overlap: int, predict: PredictFn,
+                  batch_size: int) -> Iterator[Prediction]:
+    """(file, image, probabilities (H, W)) per file at full resolution, tile by tile (predict_tiled)."""
+    for f in files:
+        image = read_image(f, channels)
+        yield f, image, predict_tiled(image, predict, tile, overlap, batch_size)
+
+
+def _mask_image(probs: np.ndarray, threshold: float, binarize: bool, post: PostprocessSection,
+                background: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the mask as written, the 0/255 mask shown in overlays)."""
+    if not binarize:
+        mask = np.clip(probs * 255.0, 0, 255).round().astype(np.uint8)
+        return mask, mask
+    mask = to_mask(probs, threshold, post.keep_largest, post.fill_holes)
+    return np.where(mask > 127, 255, background).astype(np.uint8), mask
+
+
+def write_predictions(predictions: Iterable[Prediction], out: Path, merged: Path | None, threshold: float,
+                      binarize: bool, post: PostprocessSection, background: int = 0,
+                      masks_dir: Path | None = None, desc: str = "Inferring") -> int:
+    """Write each prediction's mask (and overlay) as <stem>.png, by WRITERS threads while the next
+    predictions are computed, and a montage of the first MONTAGE_IMAGES; returns the count."""
+
+    def finish(f: Path, image: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        written, mask = _mask_image(probs, threshold, binarize, post, background)
+        write_image(out / f"{f.stem}{MASK_SUFFIX}", written)
+        if merged is not None:
+            write_image(merged / f"{f.stem}{MASK_SUFFIX}", plots.overlay(image, mask))
+        return mask
+
+    samples, pending, count = [], deque(), 0
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        for f, image, probs in tqdm(predictions, desc=desc, unit="img", leave=False, disable=None):
+            pending.append((f, image, pool.submit(finish, f, image, probs)))
+            while len(pending) > 4 * WRITERS:
+                count += _collect(pending.popleft(), samples)
+        while pending:
+            count += _collect(pending.popleft(), samples)
+    if merged is not None and samples:
+        write_montage(merged / MONTAGE, samples, masks_dir)
+    return count
+
+
+def _collect(item, samples: list) -> int:
+    f, image, job = item
+    mask = job.result()
+    if len(samples) < MONTAGE_IMAGES:
+        samples.append((f.name, image, mask))
+    return 1
+
+
+def run_inference(config: Config) -> list[Path]:
+    """Segment [infer] images_dir; one mask per input (input's stem, input's size) in output_dir."""
+    images_dir = config.require("infer", "images_dir", "for inference")
+    files = list_inputs(images_dir, config.where("infer", "images_dir"))
+    model, threshold = load_trained(config)
+    out, merged = _outputs(config, "infer", images_dir)
+    predict = postprocess_predictor(model, config.postprocess)
+    predictions = predict_resized(files, config.model.image_channels, config.model.input_size, predict,
+                                  predict_batch_size(config.infer.batch_size))
+    write_predictions(predictions, out, merged, threshold, config.infer.binarize, config.postprocess,
+                      masks_dir=known_masks(config, images_dir))
+    print(f"Wrote {len(files)} mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
+    return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]
+
+
+def run_tiled_inference(config: Config) -> list[Path]:
+    """Segment [tiledinfer] images_dir tile by tile at full resolution, blending overlaps."""
+    s = config.tiledinfer
+    images_dir = config.require("tiledinfer", "images_dir", "for tiled inference")
+    files = list_inputs(images_dir, config.where("tiledinfer", "images_dir"))
+    tile = config.model.image_width
+    if config.model.image_height != tile:
+        raise ConfigError(f"{config.where('model', 'image_height')}: tiled inference expected a square "
+                          f"model input, got {config.model.image_height}x{tile}")
+    if s.overlapping >= tile:
+        raise ConfigError(f"{config.where('tiledinfer', 'overlapping')}: expected less than the "
+                          f"tile size {tile}, got {s.overlapping}")
+    model, threshold = load_trained(config)
+    out, merged = _outputs(config, "tiledinfer", images_dir)
+    predict = postprocess_predictor(model, config.postprocess)
+    predictions = predict_tiles(files, config.model.image_channels, tile, s.overlapping, predict,
+                                predict_batch_size(config.infer.batch_size))
+    write_predictions(predictions, out, merged, threshold, s.binarize, config.postprocess, s.background,
+                      known_masks(config, images_dir), desc="Tiled inference")
+    print(f"Wrote {len(files)} tiled mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
+    return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]

@@ -1,0 +1,1 @@
+"""Model: the UNet builder, losses and metrics, compiling, and trained models on disk."""

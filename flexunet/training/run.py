@@ -1,0 +1,276 @@
+"""The train command: data and validation split, folders, callbacks, fit, then threshold selection."""
+
+import importlib.util
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from flexunet import plots
+from flexunet.config import Config
+from flexunet.data.augment import Augmentor
+from flexunet.data.checks import describe_split
+from flexunet.data.dataset import PairSource, SegmentationBatches, resize_image
+from flexunet.data.io import list_images, read_image
+from flexunet.data.sources import Folders, folder_source, sample_spec
+from flexunet.data.splits import Split, member_sources, split_options
+from flexunet.errors import ConfigError, ModelError
+from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
+from flexunet.inference.predict import postprocess_predictor, predict_batch_size
+from flexunet.model.files import BEST_MODEL, LAST_MODEL, best_model_files, member_dir, write_info
+from flexunet.model.store import (
+    average_models,
+    compiled_unet,
+    load_unet,
+    member_configs,
+    model_signature,
+    signature_difference,
+)
+from flexunet.training.callbacks import (
+    AverageWeightsSwap,
+    EpochChangeInfer,
+    EpochSeeds,
+    HistoryWriter,
+    TrainingState,
+    load_state,
+)
+from flexunet.training.distribute import strategy_scope, worker_folder, worker_index
+from flexunet.training.selection import choose_threshold
+
+
+def augmentor(config: Config) -> Augmentor | None:
+    return Augmentor(config.augmentor) if config.generator.augmentation else None
+
+
+def save_batch_preview(batches: SegmentationBatches, path: Path) -> None:
+    """A picture of the first training batch as the model sees it (augmented when enabled)."""
+    x, y = batches[0]
+    images = [img.astype(np.uint8) for img in x[:8]]
+    masks = [(m[..., 0] * 255).astype(np.uint8) for m in y[:8]]
+    plots.image_grid(path, [images, [plots.overlay(i, m) for i, m in zip(images, masks)]],
+                     ["images", "masks"], title="First training batch")
+    print(f"Saved the first training batch to {path}")
+
+
+def tensorboard_callback(config: Config) -> keras.callbacks.Callback:
+    """Keras's TensorBoard callback writing to eval_dir/tensorboard; the package must be installed."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(f"{config.where('train', 'tensorboard')}: True needs the tensorboard package "
+                          "(pip install tensorboard), which is not installed")
+    return keras.callbacks.TensorBoard(log_dir=str(Path(config.train.eval_dir) / "tensorboard"))
+
+
+def _metric_columns(config) -> list[str]:
+    if config.train.metrics is not None:
+        return list(config.train.metrics)
+    return [c for m in config.model.metrics for c in (m, f"val_{m}")]
+
+
+def _preview_images(config, val: PairSource) -> tuple[np.ndarray, list[str]]:
+    n = config.train.num_infer_images
+    if config.infer.images_dir and Path(config.infer.images_dir).is_dir():
+        files = list_images(config.infer.images_dir, config.where("infer", "images_dir"))[:n]
+        images = [resize_image(read_image(f, config.model.image_channels), config.model.input_size) for f in files]
+        return np.stack(images), [f.name for f in files]
+    picks = list(range(min(n, len(val))))
+    return np.stack([val.load(i)[0] for i in picks]), [val.pairs[i].image.name for i in picks]
+
+
+def _folders(config, resume: bool) -> None:
+    t = config.train
+    protected = {"config folder": Path(config.base_dir), "training images": t.image_datapath,
+                 "training masks": t.mask_datapath, "evaluation images": config.eval.image_datapath}
+    for folder, key_name in ((t.model_dir, "model_dir"), (t.eval_dir, "eval_dir")):
+        prepare_output_dir(folder, config.where("train", key_name), protected,
+                           backup=t.create_backup, keep=resume)
+    if t.epoch_change_infer:
+        prepare_output_dir(t.epoch_change_infer_dir, config.where("train", "epoch_change_infer_dir"),
+                           protected, backup=t.create_backup, keep=resume)
+
+
+def _worker_outputs(config: Config) -> Config:
+    """In a multi-worker run only the chief writes the configured folders; the others write siblings."""
+    index = worker_index(config.train.distribution)
+    if not index:
+        return config
+    t = config.train
+    t = replace(t, model_dir=worker_folder(t.model_dir, index), eval_dir=worker_folder(t.eval_dir, index),
+                epoch_change_infer_dir=worker_folder(t.epoch_change_infer_dir, index))
+    print(f"Worker {index} of a multi-worker run: writing to {t.model_dir} and {t.eval_dir}; "
+          "the chief's folders hold the results")
+    return replace(config, train=t)
+
+
+def _seed(seed: int, deterministic: bool) -> None:
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def _check_resumable(config: Config, state: dict) -> None:
+    diffs = signature_difference(state.get("model"), model_signature(config.model))
+    if diffs:
+        raise ConfigError(f"{config.where('train', 'resume')}: the interrupted run in {config.train.model_dir} "
+                          f"was trained with {diffs}; restore those [model] values or set resume = False")
+
+
+def training_splits(config: Config) -> list[Split]:
+    """(train, validation, how) per model trained, following [train] validation and ensemble."""
+    spec = sample_spec(config.model, config.mask)
+    full = folder_source(Folders(*config.folders("train", "for training")), spec)
+    validation = None
+    if config.train.validation == "eval":
+        validation = folder_source(Folders(*config.folders("eval", "for validation = \"eval\"")), spec)
+    return member_sources(full, validation, split_options(config.train), lambda key: config.where("train", key))
+
+
+def run_training(config: Config, verbose: str | int | None = None,
+                 extra_callbacks: list[keras.callbacks.Callback] = ()) -> dict:
+    """Train the [model] UNet (or [train] ensemble UNets) on [train] data; returns a summary of the run.
+
+    verbose None shows Keras's progress bar on a terminal and one line per epoch otherwise;
+    extra_callbacks run after the toolkit's own.
+    """
+    config = _worker_outputs(config)
+    splits = training_splits(config)
+    if config.train.ensemble == 1:
+        train_src, val_src, _ = splits[0]
+        return _train_one(config, train_src, val_src, verbose, extra_callbacks)
+    return _train_ensemble(config, splits, verbose, extra_callbacks)
+
+
+def _train_ensemble(config: Config, splits: list[Split], verbose: str | int | None, extra_callbacks) -> dict:
+    """Train each member in model_dir/member_<k> with seed + k, then choose one threshold for their mean.
+
+    With ensemble_folds each member has its own validation cells, which the others train on, so the
+    threshold is chosen on the members' pooled predictions for their own validation cells.
+    """
+    t = config.train
+    resume = t.resume and Path(t.model_dir).is_dir()
+    _folders(config, resume=resume)
+    if not resume:
+        atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
+    runs = []
+    configs = member_configs(config)
+    for k, ((train_src, val_src, how), member_config) in enumerate(zip(splits, configs)):
+        print(f"Ensemble member {k + 1} of {t.ensemble}: seed {t.seed + k}, base_filters "
+              f"{member_config.model.base_filters}, {member_dir(t.model_dir, k)}")
+        if t.ensemble_folds:
+            print(describe_split(train_src.pairs, val_src.pairs, how))
+        member = replace(t, model_dir=member_dir(t.model_dir, k), eval_dir=member_dir(t.eval_dir, k),
+                         epoch_change_infer_dir=member_dir(t.epoch_change_infer_dir, k),
+                         create_backup=False, select_threshold=False, ensemble=1)
+        runs.append(_train_one(replace(member_config, train=member), train_src, val_src, verbose,
+                               extra_callbacks, member=k))
+    names = [Path(member_dir(t.model_dir, k)).name for k in range(t.ensemble)]
+    members = [load_unet(c, f) for c, f in zip(configs, best_model_files(t.model_dir, names))]
+    if t.ensemble_folds:
+        pairs = [(member, val_src) for member, (_, val_src, _) in zip(members, splits)]
+    else:
+        pairs = [(average_models(members), splits[0][1])]
+    threshold, val_dice = select_threshold(config, pairs)
+    keys = ("best_epoch", "best_val_loss", "epochs_run")
+    info = {
+        "threshold": threshold, "validation_dice": val_dice,
+        "members": names,
+        "member_runs": [{k: run.get(k) for k in keys} for run in runs],
+        "model": model_signature(config.model), "backend": keras.backend.backend(),
+        "config": str(Path(config.source).resolve()),
+    }
+    if t.ensemble_base_filters:
+        info["member_base_filters"] = list(t.ensemble_base_filters)
+    if t.ensemble_folds:
+        info["member_validation"] = [how for _, _, how in splits]
+        info["threshold_from"] = "each member's own validation cells (out of fold)"
+    write_info(t.model_dir, info)
+    print(f"Ensemble of {t.ensemble} in {t.model_dir}; evaluate and infer average the members")
+    return info
+
+
+def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
+               verbose: str | int | None, extra_callbacks, member: int = 0) -> dict:
+    """One UNet, seeded with seed + member; the split is the same for every member."""
+    t = config.train
+    seed = t.seed + member
+    _seed(seed, t.deterministic)
+    state = load_state(t.model_dir) if t.resume else None
+    if t.resume and state is None:
+        print(f"[train] resume = True, but {t.model_dir} holds no interrupted run; starting afresh")
+    if state is not None:
+        _check_resumable(config, state)
+    _folders(config, resume=state is not None)
+    if state is None:
+        atomic_write_bytes(Path(t.model_dir) / Path(config.source).name, Path(config.source).read_bytes())
+    elif state.get("stopped") or state["epoch"] + 1 >= t.epochs:
+        print(f"{t.model_dir} holds a finished run (best epoch {state.get('best_epoch')}); not training it again")
+        return finish_training(config, val_src, state)
+
+    with strategy_scope(t.distribution, config.where("train", "distribution")):
+        if state is not None:
+            model = keras.saving.load_model(str(Path(t.model_dir) / LAST_MODEL), safe_mode=True)
+            print(f"Resuming after epoch {state['epoch']} from {Path(t.model_dir) / LAST_MODEL}")
+        else:
+            model = compiled_unet(config)
+    start = 0 if state is None else state["epoch"] + 1
+    history = HistoryWriter(t.eval_dir, _metric_columns(config), state.get("history") if state else None)
+    training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
+                             t.reducer_patience, history, state, model_signature(config.model))
+    callbacks = [EpochSeeds(seed), history, training]
+    if config.model.ema_momentum is not None:
+        callbacks.insert(0, AverageWeightsSwap(resumed=state is not None))
+    if t.epoch_change_infer:
+        images, names = _preview_images(config, val_src)
+        callbacks.append(EpochChangeInfer(images, names, t.epoch_change_infer_dir))
+    if t.tensorboard:
+        callbacks.append(tensorboard_callback(config))
+    callbacks += list(extra_callbacks)
+    train_batches = SegmentationBatches(train_src, t.batch_size, shuffle=True, seed=seed,
+                                        augment=augmentor(config), workers=t.workers,
+                                        start_epoch=start, steps=t.steps_per_epoch)
+    val_batches = SegmentationBatches(val_src, t.batch_size, workers=t.workers,
+                                      steps=t.validation_steps)
+    if config.generator.debug:
+        save_batch_preview(train_batches, Path(t.eval_dir) / "augmented_batch.png")
+    if verbose is None:
+        verbose = "auto" if sys.stdout.isatty() else 2
+    model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
+              shuffle=False, callbacks=callbacks, verbose=verbose)
+    return finish_training(config, val_src, training.state)
+
+
+def select_threshold(config: Config, pairs: list[tuple[keras.Model, PairSource]]) -> tuple[float, float | None]:
+    """(threshold, validation pixel Dice) for the models on their validation cells, scored on the masks
+    after [postprocess] TTA and clean-up; (0.5, None) when [train] select_threshold is off."""
+    if not config.train.select_threshold:
+        return 0.5, None
+    post = config.postprocess
+    predictors = [(postprocess_predictor(model, post), source) for model, source in pairs]
+    threshold, val_dice = choose_threshold(predictors, config.mask.threshold, predict_batch_size(),
+                                           post.keep_largest, post.fill_holes)
+    if val_dice is not None:
+        print(f"Threshold {threshold:.2f} gives the best validation pixel Dice {val_dice:.4f}")
+    return threshold, val_dice
+
+
+def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
+    """Choose the threshold on validation with the best model (when select_threshold), write model_info.json."""
+    t = config.train
+    if not (Path(t.model_dir) / BEST_MODEL).exists():
+        raise ModelError(f"{config.where('train', 'model_dir')}: training ended without a finite val_loss, "
+                         "so no best model was saved; lower [model] learning_rate or check the masks")
+    pairs = [(load_unet(config, Path(t.model_dir) / BEST_MODEL), val_src)] if t.select_threshold else []
+    threshold, val_dice = select_threshold(config, pairs)
+    info = {
+        "threshold": threshold, "validation_dice": val_dice, "best_epoch": state.get("best_epoch"),
+        "best_val_loss": state.get("best"), "epochs_run": state.get("epoch", -1) + 1,
+        "model": model_signature(config.model), "backend": keras.backend.backend(),
+        "config": str(Path(config.source).resolve()),
+    }
+    write_info(t.model_dir, info)
+    print(f"Best model: {Path(t.model_dir) / BEST_MODEL} (epoch {state.get('best_epoch')}); "
+          f"curves and CSVs in {t.eval_dir}")
+    return info
