@@ -1,43 +1,40 @@
-"""Honest accuracy: train a recipe on a grouped split of the real data, score unseen source cells.
+"""Honest accuracy: train a recipe on a grouped split of the real data, score the unseen source cells.
 
-python bench/quality.py --recipe bench/recipes/seed.config --name seed [--epochs N] [--max-minutes M]
+python -m bench.quality --recipe bench/recipes/seed.config --name seed [--epochs N] [--max-minutes M]
 An interrupted run continues with --set train.resume=True; --max-minutes ends training after the
-epoch that crosses the budget (recorded in the JSON) and scores the best checkpoint so far;
---score-only scores a finished run's model again (after a change to the scoring) without training.
-The headline's per-image scores go to <workdir>/holdout_per_image.csv: compare two recipes on the same
-cells with flexunet-compare (python -m flexunet.compare A.csv B.csv).
-Writes bench/results/quality_<name>.json. Runs on CPU (slowly) and on a GPU with KERAS_BACKEND=jax.
+epoch that crosses the budget (recorded) and scores the best checkpoint so far; --score-only scores
+a finished run's model again (after a change to the scoring) without training. Each recipe's result,
+with its per-cell pixel counts (for paired comparisons), is one entry of bench/results/quality.json;
+the held-out per-image scores also go to <workdir>/holdout_per_image.csv (flexunet-compare).
+Runs on CPU (slowly) and on a GPU with KERAS_BACKEND=jax.
 """
 
 import argparse
-import configparser
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from bench.common import REAL_DATA, RESULTS, machine
+from flexunet.config import load_config
+from flexunet.config.edit import read_ini, write_variant
+from flexunet.data.dataset import MaskOptions, PairSource
+from flexunet.data.pairs import pair_files, source_cell_id
+from flexunet.evaluation.bootstrap import cell_counts
+from flexunet.evaluation.scores import PER_IMAGE_COLUMNS, score_predictions, summarize
+from flexunet.fsutil import csv_text
+from flexunet.inference.postprocess import MaskRule
+from flexunet.inference.predict import model_predictor
+from flexunet.model.files import best_model_files
+from flexunet.model.store import load_trained, load_unet, member_configs
+from flexunet.training.run import run_training
 
-from flexunet.config import load_config  # noqa: E402
-from flexunet.data.dataset import MaskOptions, PairSource  # noqa: E402
-from flexunet.data.pairs import pair_files, source_cell_id  # noqa: E402
-from flexunet.evaluation.scores import PER_IMAGE_COLUMNS, image_scores, summarize# noqa: E402
-from flexunet.fsutil import csv_text# noqa: E402
-from flexunet.model.files import best_model_files# noqa: E402
-from flexunet.model.store import load_trained, load_unet, member_configs# noqa: E402
-from flexunet.inference.predict import batched, model_predictor# noqa: E402
-from flexunet.inference.postprocess import to_mask# noqa: E402
-from flexunet.training.run import run_training# noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "Pap-Smear-master" / "severe_dysplastic"
 TARGET = MaskOptions(binarize=True, threshold=128, blur=False)
 PER_IMAGE_CSV = "holdout_per_image.csv"
+QUALITY = RESULTS / "quality.json"
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -71,103 +68,94 @@ def make_split(data: Path, workdir: Path, holdout: int, seed: int) -> dict:
 
 
 def derived_config(recipe: Path, workdir: Path, epochs: int | None, overrides: list[str] = ()) -> Path:
-    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
-    parser.read(recipe)
-    for section in ("train", "eval"):
-        if not parser.has_section(section):
-            parser.add_section(section)
+    """The recipe trained on the split's train cells (validated as it says, "eval" becoming "grouped")."""
     split = workdir / "split"
-    t = parser["train"]
-    t["image_datapath"], t["mask_datapath"] = f'"{split}/train/images"', f'"{split}/train/masks"'
-    t["model_dir"], t["eval_dir"] = f'"{workdir}/models"', f'"{workdir}/eval"'
-    t["epoch_change_infer"] = "False"
-    if t.get("validation", "").strip("\"' ") == "eval":
-        t["validation"] = '"grouped"'
+    keys = {"train": {"image_datapath": f'"{split}/train/images"', "mask_datapath": f'"{split}/train/masks"',
+                      "model_dir": f'"{workdir}/models"', "eval_dir": f'"{workdir}/eval"',
+                      "epoch_change_infer": "False"},
+            "eval": {"image_datapath": f'"{split}/test/images"', "mask_datapath": f'"{split}/test/masks"',
+                     "output_dir": f'"{workdir}/eval_output"'}}
+    if read_ini(recipe).get("train", "validation", fallback="").strip("\"' ") == "eval":
+        keys["train"]["validation"] = '"grouped"'
     if epochs:
-        t["epochs"] = str(epochs)
-    e = parser["eval"]
-    e["image_datapath"], e["mask_datapath"] = f'"{split}/test/images"', f'"{split}/test/masks"'
-    e["output_dir"] = f'"{workdir}/eval_output"'
-    for section in ("infer", "tiledinfer", "test"):
-        parser.remove_section(section)
+        keys["train"]["epochs"] = str(epochs)
     for item in overrides:
         target, _, value = item.partition("=")
         section, _, key_name = target.partition(".")
-        if not parser.has_section(section):
-            parser.add_section(section)
-        parser[section][key_name] = value
-    path = workdir / "train_eval_infer.config"
-    with open(path, "w") as handle:
-        parser.write(handle)
-    return path
+        keys.setdefault(section, {})[key_name] = value
+    return write_variant(recipe, workdir / "train_eval_infer.config", keys, drop=("infer", "tiledinfer", "test"))
 
 
-def holdout_source(config, workdir: Path) -> tuple[list, PairSource]:
+def holdout_source(config, workdir: Path) -> PairSource:
     pairs = pair_files(workdir / "split/test/images", workdir / "split/test/masks", "test", "test")
-    size = (config.model.image_height, config.model.image_width)
-    return pairs, PairSource(pairs, size, config.model.image_channels, TARGET).cache(progress=False)
+    return PairSource(pairs, config.model.input_size, config.model.image_channels, TARGET).cache(progress=False)
 
 
 def score_key(tta: bool, rot90: bool, post: bool, threshold: str = "selected") -> str:
     return f"tta={tta}{'+rot90' if tta and rot90 else ''},post={post},threshold={threshold}"
 
 
-def score_model(model, threshold: float, pairs: list, source: PairSource, tta_options=(False, True),
-                post_options=(False, True), rot90: bool = False, rows_out: dict | None = None) -> dict:
-    """Scores on the held-out cells against the annotation (threshold 128, no blur); rot90 makes the
-    TTA eight views. rows_out, when given, receives the per-image rows by score key."""
-    results = {}
+def score_model(model, rule: MaskRule, source: PairSource, tta_options=(False, True), post_options=(False, True),
+                rot90: bool = False, rows_out: dict | None = None) -> dict:
+    """Scores on the held-out cells against the annotation (mask > 128, no blur) with and without TTA and
+    the rule's clean-up (post), at the rule's threshold and at 0.5; rows_out receives the rows by key."""
+    results, names = {}, [p.image.name for p in source.pairs]
     for tta in tta_options:
-        start = time.perf_counter()
-        probs = batched(model_predictor(model, tta, rot90), source.images, 32)
-        seconds = time.perf_counter() - start
+        predict = model_predictor(model, tta, rot90)
         for post in post_options:
-            for thr_name, thr in (("selected", threshold), ("0.5", 0.5)):
-                rows = [image_scores(p.image.name, source.masks[i] > 127, to_mask(probs[i], thr, post, post) > 127)
-                        for i, p in enumerate(pairs)]
+            for thr_name, thr in (("selected", rule.threshold), ("0.5", 0.5)):
+                start = time.perf_counter()
+                variant = MaskRule(thr, rule.keep_largest and post, rule.fill_holes and post)
+                rows, _ = score_predictions(predict, source.images, source.masks, names, variant)
                 key = score_key(tta, rot90, post, thr_name)
-                results[key] = {**summarize(rows), "threshold": thr, "predict_seconds": seconds}
+                results[key] = {**summarize(rows), "threshold": thr, "keep_largest": variant.keep_largest,
+                                "fill_holes": variant.fill_holes, "seconds": time.perf_counter() - start}
                 if rows_out is not None:
                     rows_out[key] = rows
     return results
 
 
-def score_members(config, workdir: Path, threshold: float, members: list[str], pairs, source) -> list[dict]:
-    """Each ensemble member alone, with the recipe's TTA and clean-up at the ensemble's threshold."""
-    post = config.postprocess
-    key = score_key(post.tta, post.tta_rot90, post.keep_largest)
-    files = best_model_files(workdir / "models", members)
-    return [score_model(load_unet(c, f), threshold, pairs, source, (post.tta,), (post.keep_largest,),
-                        post.tta_rot90)[key]
-            for c, f in zip(member_configs(config, len(files)), files)] if members else []
-
-
 def score_trained(config, workdir: Path, members: list[str]) -> dict:
-    """Scores of the trained model (and of each ensemble member) on the held-out cells; the headline's
-    per-image rows go to workdir/holdout_per_image.csv (for flexunet-compare)."""
-    model, threshold = load_trained(config)
-    pairs, source = holdout_source(config, workdir)
+    """Scores of the trained model (and of each ensemble member with the recipe's TTA and the chosen rule) on
+    the held-out cells, and the headline's pixel counts per source cell."""
+    model, rule = load_trained(config)
+    source = holdout_source(config, workdir)
     post, rows = config.postprocess, {}
-    scores = score_model(model, threshold, pairs, source, rot90=post.tta_rot90, rows_out=rows)
-    key = score_key(post.tta, post.tta_rot90, post.keep_largest)
+    scores = score_model(model, rule, source, rot90=post.tta_rot90, rows_out=rows)
+    key = score_key(post.tta, post.tta_rot90, True)
     (workdir / PER_IMAGE_CSV).write_text(csv_text(rows[key], PER_IMAGE_COLUMNS))
-    return {"scores": scores, "headline": scores[key],
-            "member_headlines": score_members(config, workdir, threshold, members, pairs, source)}
+    files = best_model_files(workdir / "models", members) if members else []
+    member_scores = [score_model(load_unet(c, f), rule, source, (post.tta,), (True,), post.tta_rot90)[key]
+                     for c, f in zip(member_configs(config, len(files)), files)]
+    cells = {cell: counts.tolist() for cell, counts in sorted(cell_counts(rows[key]).items())}
+    return {"scores": scores, "headline": scores[key], "member_headlines": member_scores, "cell_counts": cells}
+
+
+def load_results(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save_result(path: Path, name: str, report: dict) -> None:
+    """Set results[name] = report in the results file (one JSON for every recipe)."""
+    results = load_results(path)
+    results[name] = report
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(sorted(results.items())), indent=1, default=str) + "\n")
 
 
 def rescore(args) -> int:
-    """--score-only: replace the scores of an earlier quality_<name>.json, keeping its training record."""
+    """--score-only: replace the scores of an earlier result, keeping its training record."""
     workdir = args.workdir or Path("/tmp") / f"quality_{args.name}"
-    out = args.out or ROOT / "bench" / "results" / f"quality_{args.name}.json"
     config_path = workdir / "train_eval_infer.config"
-    if not (out.is_file() and config_path.is_file()):
-        print(f"error: --score-only needs an earlier run: {out} and {config_path}", file=sys.stderr)
+    report = load_results(args.out).get(args.name)
+    if report is None or not config_path.is_file():
+        print(f"error: --score-only needs an earlier run: {args.name} in {args.out} and {config_path}",
+              file=sys.stderr)
         return 1
-    report = json.loads(out.read_text())
     report.update(score_trained(load_config(config_path), workdir, report["training"].get("members", [])))
     report["rescored"] = "scores recomputed with --score-only; training figures from the original run"
-    out.write_text(json.dumps(report, indent=1, default=str))
-    print(f"{args.name}: pixel Dice {report['headline']['pixel_dice']:.4f}; rewrote {out}")
+    save_result(args.out, args.name, report)
+    print(f"{args.name}: pixel Dice {report['headline']['pixel_dice']:.4f}; rewrote {args.out}")
     return 0
 
 
@@ -175,19 +163,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", required=True, type=Path)
     parser.add_argument("--name", required=True)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=REAL_DATA)
     parser.add_argument("--holdout", type=int, default=32, help="source cells held out (>= 30)")
     parser.add_argument("--split-seed", type=int, default=2026)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="stop training after the epoch that ends past this budget")
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=QUALITY, help=f"results file (default {QUALITY})")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe key, e.g. --set train.workers=8")
     parser.add_argument("--score-only", action="store_true",
-                        help="score the model the workdir holds again with the current scoring code, "
-                             "without training; the training figures stay those of the earlier JSON")
+                        help="score the model the workdir holds again with the current scoring code")
     args = parser.parse_args(argv)
     if args.score_only:
         return rescore(args)
@@ -201,26 +188,20 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     limit = [TimeLimit(args.max_minutes)] if args.max_minutes else []
     info = run_training(config, verbose=2, extra_callbacks=limit)
-    train_seconds = time.perf_counter() - start
-    scored = score_trained(config, workdir, info.get("members", []))
     report = {
-        "name": args.name, "recipe": str(args.recipe), "recipe_text": args.recipe.read_text(),
-        "overrides": args.set,
+        "name": args.name, "recipe": str(args.recipe), "recipe_text": args.recipe.read_text(), "overrides": args.set,
         "holdout_cells": len(split["test_cells"]), "train_cells": split["train_cells"],
         "split_seed": args.split_seed, "target": "annotation: mask > 128, no blur",
-        "train_seconds": train_seconds, "training": info,
-        "stopped_by_time_limit": bool(limit and limit[0].hit), "max_minutes": args.max_minutes, **scored,
-        "backend": keras.backend.backend(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                    "keras": keras.__version__},
+        "train_seconds": time.perf_counter() - start, "training": info,
+        "stopped_by_time_limit": bool(limit and limit[0].hit), "max_minutes": args.max_minutes,
+        **score_trained(config, workdir, info.get("members", [])),
+        "backend": keras.backend.backend(), "machine": machine(),
     }
-    out = args.out or ROOT / "bench" / "results" / f"quality_{args.name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1, default=str))
+    save_result(args.out, args.name, report)
     h = report["headline"]
     print(f"{args.name}: pixel Dice {h['pixel_dice']:.4f} IoU {h['pixel_iou']:.4f} precision "
           f"{h['pixel_precision']:.4f} recall {h['pixel_recall']:.4f} on {h['source_cells']} unseen "
-          f"source cells ({h['images']} images); wrote {out}")
+          f"source cells ({h['images']} images); wrote {args.out}")
     return 0
 
 

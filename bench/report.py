@@ -1,15 +1,25 @@
-"""Markdown table of bench/quality.py results, for the README: one row per quality_<name>.json.
+"""The README's measured tables, built only from the committed results in bench/results/.
 
-python bench/report.py [bench/results/quality_seed.json ...]   (default: every quality_*.json)
+python -m bench.report            print the tables
+python -m bench.report --write    rewrite the README's generated blocks (<!-- bench:NAME --> ... <!-- /bench -->)
+python -m bench.report --check    exit 1 when the README differs from the results (a test runs this)
+python -m bench.report --compare BASELINE CANDIDATE   paired difference of two quality.json entries
 """
 
+import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+import numpy as np
+
+from bench.common import RESULTS, ROOT
+from flexunet.evaluation.bootstrap import bootstrap_dice, percentile_interval, pooled_dice
+
+README = ROOT / "README.md"
 PLAIN = "tta=False,post=False,threshold=0.5"
-LABELS = {  # also the default row order
+LABELS = {  # also the row order
     "seed": "seed recipe (7 levels, 31.1 M parameters)",
     "ensemble_mixed5": "shipped `train_eval_infer.config` (ensemble of 3 × 8 + 2 × 16 filters, soft targets, "
                        "8-view TTA)",
@@ -28,6 +38,7 @@ LABELS = {  # also the default row order
 }
 HEADER = ("| recipe | epochs (best) | training | pixel Dice | IoU | precision | recall | "
           "mean Dice per image | Dice without TTA/post-processing at 0.5 |")
+BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n)(.*?)(<!-- /bench -->)", re.S)
 
 
 def epochs(training: dict) -> str:
@@ -37,7 +48,7 @@ def epochs(training: dict) -> str:
 
 
 def row(report: dict) -> str:
-    """One table row; the headline is the recipe's own settings at its selected threshold."""
+    """One results row; the headline is the recipe's own settings at its selected threshold."""
     h, t = report["headline"], report["training"]
     minutes = f"{report['train_seconds'] / 60:.0f} min"
     if "train.resume=True" in report.get("overrides", []):
@@ -51,39 +62,113 @@ def row(report: dict) -> str:
             f"{h['pixel_recall']:.4f} | {h['mean_dice']:.4f} | {plain:.4f} |")
 
 
-def row_order(path: Path) -> tuple[int, str]:
+def row_order(name: str) -> tuple[int, str]:
     """LABELS order first, then other results by name."""
-    name = path.stem.removeprefix("quality_")
     return (list(LABELS).index(name) if name in LABELS else len(LABELS), name)
 
 
-def table(paths: list[Path]) -> str:
-    reports = [json.loads(p.read_text()) for p in paths]
-    cells = {(r["holdout_cells"], r["split_seed"]) for r in reports}
-    if len(cells) > 1:
-        raise SystemExit(f"error: the results use different splits {sorted(cells)}; compare like with like")
+def results_table(results: dict[str, dict]) -> str:
+    reports = [results[name] for name in sorted(results, key=row_order)]
+    splits = {(r["holdout_cells"], r["split_seed"]) for r in reports}
+    if len(splits) > 1:
+        raise SystemExit(f"error: the results use different splits {sorted(splits)}; compare like with like")
     lines = [HEADER, "| " + " | ".join(["---"] * 9) + " |", *map(row, reports)]
-    held, seed = cells.pop()
-    h = reports[0]["headline"]
-    lines.append(f"\n{held} held-out source cells ({h['images']} images), split seed {seed}, "
-                 f"target = annotation (mask > 128, no blur).")
+    held, seed = splits.pop()
+    lines.append(f"\n{held} held-out source cells ({reports[0]['headline']['images']} images), split seed {seed}, "
+                 "target = annotation (mask > 128, no blur).")
     with_interval = ["pixel_dice_ci95_low" in r["headline"] for r in reports]
     if any(with_interval):
         lines.append("In brackets: the 95 % interval of the pixel Dice when the held-out source cells are "
                      "resampled (2,000 bootstrap samples of whole cells)"
                      + ("." if all(with_interval) else "; rows without one were scored before the interval "
-                        "was added (bench/quality.py --score-only adds it)."))
+                        "was added (python -m bench.quality --score-only adds it)."))
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    paths = [Path(a) for a in argv] or sorted(RESULTS.glob("quality_*.json"), key=row_order)
-    if not paths:
-        print(f"error: no quality_*.json in {RESULTS}; run bench/quality.py first", file=sys.stderr)
-        return 1
-    print(table(paths))
+def paired(results: dict[str, dict], baseline: str, candidate: str, samples: int = 2000) -> dict:
+    """Candidate minus baseline pixel Dice on the same held-out cells, with its paired 95 % interval."""
+    a, b = (results[n].get("cell_counts") for n in (baseline, candidate))
+    if not (a and b) or set(a) != set(b):
+        raise SystemExit(f"error: {baseline} and {candidate} need per-cell counts of the same cells "
+                         "(bench.quality writes them)")
+    cells = sorted(a)
+    counts = np.array([[a[c] for c in cells], [b[c] for c in cells]])
+    draws = bootstrap_dice(counts, samples)
+    low, high = percentile_interval(draws[1] - draws[0])
+    dice = pooled_dice(counts)
+    return {"difference": float(dice[1] - dice[0]), "low": low, "high": high, "cells": len(cells)}
+
+
+def speed_table() -> str:
+    """The speed rows, from train.json, infer.json and generator.json (each row says which)."""
+    lines = ["| what | reference | this toolkit | ratio | from |", "| --- | --- | --- | --- | --- |"]
+    train = _load("train")
+    if train and "seed" in train["epoch_seconds"]:
+        s, t = train["epoch_seconds"]["seed"]["median"], train["epoch_seconds"]["toolkit"]["median"]
+        cells = train["settings"]["cells"]
+        lines.append(f"| training epoch, the seed's own config and code, {cells} source cells, batch 4 (median "
+                     f"epoch after the first) | seed's own trainer (TF 2.15): {s:.1f} s | 1.train: {t:.1f} s | "
+                     f"{s / t:.2f}x the seed's speed | bench/results/train.json |")
+    infer = _load("infer")
+    if infer:
+        ms, best = infer["ms_per_image"], infer["best_bare_batch"]
+        bare = ms[f"bare predict batch {best}"]
+        for name in ("toolkit masks + overlays + montage", "toolkit masks only"):
+            lines.append(f"| inference per image, seed's UNet, {name.removeprefix('toolkit ')} | bare "
+                         f"`model.predict` (batch {best}): {bare:.1f} ms | {ms[name]:.1f} ms | "
+                         f"{ms[name] / bare:.2f}x the bare predict | bench/results/infer.json |")
+        lines.append(f"| tiled inference of {infer['settings']['tiled_images']} raw cells (overlap "
+                     f"{infer['settings']['overlap']}) | `model.predict` of its {infer['settings']['tiles']} tiles | "
+                     f"masks + overlays + montage | {infer['tiled_over_bare_tiles']:.2f}x the bare predict | "
+                     "bench/results/infer.json |")
+    generator = _load("generator")
+    if generator:
+        lines.append(f"| generator: one raw cell to 13 image/mask copies on disk | | "
+                     f"{generator['ms_per_cell']['median']:.1f} ms | | bench/results/generator.json |")
+    return "\n".join(lines)
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def blocks() -> dict[str, str]:
+    quality = json.loads((RESULTS / "quality.json").read_text())
+    return {"results": results_table(quality), "speed": speed_table()}
+
+
+def rewrite(text: str, generated: dict[str, str]) -> str:
+    """`text` with every generated block replaced by its current content."""
+    return BLOCK.sub(lambda m: f"{m[1]}{generated[m[2]]}\n{m[4]}" if m[2] in generated else m[0], text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--compare", nargs=2, metavar=("BASELINE", "CANDIDATE"))
+    args = parser.parse_args(argv)
+    if args.compare:
+        d = paired(json.loads((RESULTS / "quality.json").read_text()), *args.compare)
+        print(f"{args.compare[1]} - {args.compare[0]}: {d['difference']:+.4f} (95 % paired interval "
+              f"{d['low']:+.4f} to {d['high']:+.4f}, {d['cells']} cells)")
+        return 0
+    generated = blocks()
+    if not (args.write or args.check):
+        print("\n\n".join(generated.values()))
+        return 0
+    text = README.read_text(encoding="utf-8")
+    new = rewrite(text, generated)
+    if args.check:
+        if new != text:
+            print(f"{README} differs from bench/results; run: python -m bench.report --write", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(new, encoding="utf-8")
+    print(f"rewrote the generated blocks of {README}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,19 +1,14 @@
-"""bench/quality.py: a grouped hold-out run end to end on tiny data, and scoring it again."""
+"""bench.quality: a grouped hold-out run end to end on tiny data, and scoring it again."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from bench import quality
 from flexunet.data.pairs import source_cell_id
 from flexunet.evaluation.compare import read_per_image
 from flexunet.evaluation.scores import dice_from_counts
-
-SPEC = importlib.util.spec_from_file_location("bench_quality",
-                                              Path(__file__).resolve().parents[1] / "bench" / "quality.py")
-quality = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(quality)
 SCORES = ("pixel_dice", "pixel_iou", "mean_dice", "pixel_dice_ci95_low", "pixel_dice_ci95_high", "threshold")
 
 
@@ -27,11 +22,11 @@ def test_a_run_holds_out_whole_cells_and_rescoring_keeps_its_training_record(
                           train={"epochs": 1, "batch_size": 4, "patience": 0, "validation": '"grouped"',
                                  "validation_split": 0.25},
                           postprocess={"tta": True, "keep_largest": True, "fill_holes": True})
-    work, out = tmp_path / "work", tmp_path / "quality_tiny.json"
+    work, out = tmp_path / "work", tmp_path / "quality.json"
     args = ["--recipe", str(recipe), "--name", "tiny", "--data", str(tiny_dataset.root), "--holdout", "2",
             "--workdir", str(work), "--out", str(out)]
     assert quality.main(args) == 0
-    first = json.loads(out.read_text())
+    first = json.loads(out.read_text())["tiny"]
     held = cells_in(work / "split" / "test" / "images")
     assert len(held) == 2 and not held & cells_in(work / "split" / "train" / "images")
     h = first["headline"]
@@ -41,11 +36,15 @@ def test_a_run_holds_out_whole_cells_and_rescoring_keeps_its_training_record(
     assert len(rows) == 8 and {r["source_cell"] for r in rows} == held
     pooled = [sum(r[k] for r in rows) for k in ("tp", "fp", "fn")]
     assert dice_from_counts(*pooled) == pytest.approx(h["pixel_dice"])
+    assert set(first["cell_counts"]) == held
+    assert [sum(c[k] for c in first["cell_counts"].values()) for k in range(3)] == pooled
 
     first["train_seconds"] = 1234.5
-    out.write_text(json.dumps(first))
+    out.write_text(json.dumps({"tiny": first, "other": {"name": "other"}}))
     assert quality.main([*args, "--score-only"]) == 0
-    again = json.loads(out.read_text())
+    both = json.loads(out.read_text())
+    again = both["tiny"]
+    assert both["other"] == {"name": "other"}
     assert again["train_seconds"] == 1234.5 and again["training"] == first["training"]
     assert "rescored" in again
     assert {k: again["headline"][k] for k in SCORES} == pytest.approx({k: h[k] for k in SCORES})
@@ -53,6 +52,6 @@ def test_a_run_holds_out_whole_cells_and_rescoring_keeps_its_training_record(
 
 def test_score_only_needs_an_earlier_run(tmp_path, capsys):
     args = ["--recipe", "unused.config", "--name", "none", "--workdir", str(tmp_path),
-            "--out", str(tmp_path / "quality_none.json"), "--score-only"]
+            "--out", str(tmp_path / "quality.json"), "--score-only"]
     assert quality.main(args) == 1
     assert "--score-only needs an earlier run" in capsys.readouterr().err

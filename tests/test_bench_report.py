@@ -1,14 +1,8 @@
-"""bench/report.py: the README results table from quality JSONs."""
-
-import importlib.util
-import json
-from pathlib import Path
+"""bench.report: the README's tables from the committed results."""
 
 import pytest
 
-SPEC = importlib.util.spec_from_file_location("bench_report", Path(__file__).resolve().parents[1] / "bench" / "report.py")
-report = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(report)
+from bench import report
 
 
 def fake(name: str, dice: float, overrides=(), limited=False, cells=32, training=None) -> dict:
@@ -41,38 +35,50 @@ def test_row_with_the_interval_over_cells():
     assert report.row(data).startswith("| other | 12 (7) | 30 min | **0.8000** (0.751–0.844) | 0.6667 |")
 
 
-def test_table_explains_the_interval_only_when_a_row_has_one(tmp_path):
-    (tmp_path / "quality_a.json").write_text(json.dumps(fake("a", 0.9)))
-    assert "In brackets" not in report.table([tmp_path / "quality_a.json"])
+def test_table_explains_the_interval_only_when_a_row_has_one():
+    assert "In brackets" not in report.results_table({"a": fake("a", 0.9)})
     data = fake("b", 0.9)
     data["headline"].update(pixel_dice_ci95_low=0.85, pixel_dice_ci95_high=0.93)
-    (tmp_path / "quality_b.json").write_text(json.dumps(data))
-    last = report.table(sorted(tmp_path.glob("*.json"))).splitlines()[-1]
+    last = report.results_table({"a": fake("a", 0.9), "b": data}).splitlines()[-1]
     assert last.startswith("In brackets: the 95 % interval of the pixel Dice")
-    assert last.endswith("rows without one were scored before the interval was added (bench/quality.py "
+    assert last.endswith("rows without one were scored before the interval was added (python -m bench.quality "
                          "--score-only adds it).")
-    assert report.table([tmp_path / "quality_b.json"]).endswith("(2,000 bootstrap samples of whole cells).")
+    assert report.results_table({"b": data}).endswith("(2,000 bootstrap samples of whole cells).")
 
 
-def test_table_states_the_split(tmp_path):
-    paths = []
-    for name in ("a", "b"):
-        paths.append(tmp_path / f"quality_{name}.json")
-        paths[-1].write_text(json.dumps(fake(name, 0.9)))
-    lines = report.table(paths).splitlines()
+def test_table_states_the_split():
+    lines = report.results_table({"a": fake("a", 0.9), "b": fake("b", 0.9)}).splitlines()
     assert lines[0] == report.HEADER and len(lines) == 6
     assert lines[-1] == ("32 held-out source cells (416 images), split seed 2026, "
                          "target = annotation (mask > 128, no blur).")
 
 
-def test_results_of_different_splits_are_refused(tmp_path):
-    (tmp_path / "quality_a.json").write_text(json.dumps(fake("a", 0.9)))
-    (tmp_path / "quality_b.json").write_text(json.dumps(fake("b", 0.9, cells=40)))
+def test_results_of_different_splits_are_refused():
     with pytest.raises(SystemExit, match=r"different splits \[\(32, 2026\), \(40, 2026\)\]"):
-        report.table(sorted(tmp_path.glob("*.json")))
+        report.results_table({"a": fake("a", 0.9), "b": fake("b", 0.9, cells=40)})
 
 
 def test_rows_follow_the_labels_then_names():
-    names = ["quality_zeta.json", "quality_candidate_b.json", "quality_alpha.json", "quality_seed.json"]
-    assert [p.name for p in sorted(map(Path, names), key=report.row_order)] == [
-        "quality_seed.json", "quality_candidate_b.json", "quality_alpha.json", "quality_zeta.json"]
+    names = ["zeta", "candidate_b", "alpha", "seed"]
+    assert sorted(names, key=report.row_order) == ["seed", "candidate_b", "alpha", "zeta"]
+
+
+def test_paired_difference_from_cell_counts_by_hand():
+    """Two cells; the candidate finds 2 more true pixels in cell b: Dice 12/16 - 8/12 = 0.0833 (hand-computed),
+    and every resample of the two cells keeps it ahead or level, so the interval is >= 0."""
+    base = {"cell_counts": {"a": [2, 1, 1], "b": [2, 1, 1]}}
+    cand = {"cell_counts": {"a": [2, 1, 1], "b": [4, 1, 1]}}
+    d = report.paired({"base": base, "cand": cand}, "base", "cand")
+    assert d["difference"] == pytest.approx(12 / 16 - 8 / 12)
+    assert d["cells"] == 2 and 0 <= d["low"] <= d["difference"] <= d["high"]
+
+
+def test_paired_difference_needs_the_same_cells():
+    with pytest.raises(SystemExit, match="need per-cell counts of the same cells"):
+        report.paired({"a": {"cell_counts": {"x": [1, 0, 0]}}, "b": {}}, "a", "b")
+
+
+def test_generated_blocks_are_replaced_and_others_kept():
+    text = "intro\n<!-- bench:results -->\nold\n<!-- /bench -->\n<!-- bench:other -->\nkeep\n<!-- /bench -->\n"
+    assert report.rewrite(text, {"results": "new"}) == (
+        "intro\n<!-- bench:results -->\nnew\n<!-- /bench -->\n<!-- bench:other -->\nkeep\n<!-- /bench -->\n")

@@ -1,6 +1,5 @@
 """Every config shipped under projects/ loads; the seed recipe builds the seed's UNet; the measured recipes are shipped."""
 
-import importlib.util
 import json
 from dataclasses import asdict
 
@@ -49,11 +48,10 @@ def recipe_of(config) -> dict:
 
 @pytest.mark.parametrize("name, result", sorted(MEASURED.items()))
 def test_shipped_configs_are_the_recipes_the_readme_measured(tmp_path, name, result):
-    """The README's results table quotes bench/results/quality_<result>.json for these configs."""
-    spec = importlib.util.spec_from_file_location("bench_quality", REPO / "bench" / "quality.py")
-    quality = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(quality)
-    report = json.loads((REPO / "bench" / "results" / f"quality_{result}.json").read_text())
+    """The README's results table quotes bench/results/quality.json's entry <result> for these configs."""
+    from bench import quality
+
+    report = json.loads((REPO / "bench" / "results" / "quality.json").read_text())[result]
     (tmp_path / "recipe.config").write_text(report["recipe_text"])
     measured = load_config(quality.derived_config(tmp_path / "recipe.config", tmp_path,
                                                    None, report.get("overrides", [])))

@@ -2,14 +2,24 @@
 
 import configparser
 from pathlib import Path
+from typing import Iterable
+
+
+def read_ini(path: str | Path) -> configparser.ConfigParser:
+    """The raw INI text of a config by section and key (values unparsed; ; and # comments dropped)."""
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
+    parser.read(path, encoding="utf-8")
+    return parser
 
 
 def write_variant(source: str | Path, target: str | Path, overrides: dict[str, dict[str, str]],
-                  header: str = "") -> Path:
+                  header: str = "", drop: Iterable[str] = ()) -> Path:
     """Copy the INI file `source` to `target` with overrides[section][key] = INI text set (sections
-    are added when missing); comments are not kept, `header` becomes the first line."""
-    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";", "#"))
-    parser.read(source, encoding="utf-8")
+    are added when missing) and the `drop` sections left out; comments are not kept, `header`
+    becomes the first line."""
+    parser = read_ini(source)
+    for section in drop:
+        parser.remove_section(section)
     for section, values in overrides.items():
         if not parser.has_section(section):
             parser.add_section(section)
