@@ -11,7 +11,7 @@ class TensorflowUNet:
 
     def __init__(self, config_file: str = "./train_eval_infer.config"):
         self.config = importlib.import_module("flexunet.config").load_config(config_file)
-        self.model, self.threshold = self._step("model.store", "compiled_unet"), None
+        self.model, self.rule = self._step("model.store", "compiled_unet"), None
 
     def _step(self, module: str, function: str, *args):
         return getattr(importlib.import_module(f"flexunet.{module}"), function)(self.config, *args)
@@ -20,7 +20,8 @@ class TensorflowUNet:
         return self._step("training.run", "run_training")
 
     def load_model(self):
-        self.model, self.threshold = self._step("model.store", "load_trained", True)
+        """The trained model; self.rule holds its mask threshold and clean-up (model_info.json)."""
+        self.model, self.rule = self._step("model.store", "load_trained", True)
         return self.model
 
     def evaluate(self, section: str = "eval") -> dict:

@@ -58,6 +58,26 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     return out
 
 
+LABEL_COLOURS = ((0, 190, 255), (255, 40, 40), (255, 200, 0), (180, 0, 255))  # cytoplasm, nucleus, ...
+
+
+def label_overlay(image: np.ndarray, labels: np.ndarray, num_classes: int, alpha: float = 0.4) -> np.ndarray:
+    """The image with each foreground class tinted and outlined: the nucleus (the last class) red, the
+    cytoplasm of three classes cyan."""
+    import cv2
+
+    out = np.ascontiguousarray(_as_rgb(image)).copy()
+    colours = LABEL_COLOURS[1:] if num_classes == 2 else LABEL_COLOURS
+    for k in range(1, num_classes):
+        colour = colours[(k - 1) % len(colours)]
+        inside = labels == k
+        tinted = cv2.addWeighted(out, 1 - alpha, np.full_like(out, colour), alpha, 0)
+        out = np.where(inside[..., None], tinted, out)
+        contours, _ = cv2.findContours(inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, colour, 1)
+    return out
+
+
 def image_grid(path: str | os.PathLike, rows: list[list[np.ndarray]], row_titles: list[str],
                col_titles: list[str] | None = None, title: str | None = None) -> None:
     """A grid of images: one list per row (e.g. images over masks, or input | truth | prediction)."""
@@ -97,4 +117,22 @@ def bar_chart(path: str | os.PathLike, labels: list[str], values: list[float], y
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    _save(fig, path)
+
+
+def bland_altman(path: str | os.PathLike, true: np.ndarray, pred: np.ndarray, what: str) -> None:
+    """Bland-Altman plot of a measure: the difference (prediction - truth) against the mean of the two,
+    with the mean difference (bias) and the 95 % limits of agreement (bias +- 1.96 SD)."""
+    true, pred = np.asarray(true, float), np.asarray(pred, float)
+    mean, diff = (true + pred) / 2, pred - true
+    fig, ax = _figure((6, 4))
+    ax.scatter(mean, diff, s=10, color="#4477aa", alpha=0.7)
+    if len(diff):
+        bias, spread = float(diff.mean()), 1.96 * float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
+        for value, style in ((bias, "-"), (bias - spread, "--"), (bias + spread, "--")):
+            ax.axhline(value, color="#cc6677", linestyle=style, linewidth=1)
+        ax.set_title(f"{what}: bias {bias:.3g}, 95 % limits {bias - spread:.3g} to {bias + spread:.3g}", fontsize=9)
+    ax.set_xlabel(f"mean of truth and prediction ({what})")
+    ax.set_ylabel("prediction - truth")
+    ax.grid(alpha=0.3)
     _save(fig, path)

@@ -159,9 +159,9 @@ def test_best_model_round_trips_in_safe_mode(project, pipeline):
     from_file = loaded.predict(probe, verbose=0)
     assert pipeline["best_predictions"] is not None
     np.testing.assert_allclose(from_file, pipeline["best_predictions"], atol=1e-6)
-    rebuilt, threshold = load_trained(pipeline["unet"].config)
+    rebuilt, rule = load_trained(pipeline["unet"].config)
     np.testing.assert_allclose(rebuilt.predict(probe, verbose=0), from_file, atol=1e-6)
-    assert threshold == pipeline["info"]["threshold"]
+    assert rule.threshold == pipeline["info"]["threshold"]
     assert loaded.loss.fn is keras.saving.get_registered_object("flexunet>bce_iou_loss")
 
 
@@ -184,8 +184,11 @@ def test_evaluation_outputs(project, pipeline):
 
 def _check_masks(folder: Path, written: list) -> None:
     expected = {Path(n).stem + ".png" for n in INPUTS}
-    assert {p.name for p in folder.iterdir() if p.name != OWNER_MARK} == expected
+    assert {p.name for p in folder.iterdir() if p.name != OWNER_MARK} == expected | {"cells.csv"}
     assert sorted(p.name for p in written) == sorted(expected)
+    cells = read_csv_rows(folder / "cells.csv")
+    assert cells[0][:3] == ["file", "cell", "centroid_x"]
+    assert {row[0] for row in cells[1:]} <= set(INPUTS)
     for name, (w, h, _) in INPUTS.items():
         mask = Image.open(folder / (Path(name).stem + ".png"))
         assert mask.size == (w, h), name
@@ -291,7 +294,7 @@ def test_inputs_sharing_a_stem_do_not_overwrite_each_other(trained_copy):
     except DataError as exc:
         assert "cell.jpg" in str(exc) and "cell.bmp" in str(exc)
         return
-    masks = [p for p in (copy / "out").iterdir() if p.name != OWNER_MARK]
+    masks = [p for p in (copy / "out").iterdir() if p.name not in (OWNER_MARK, "cells.csv")]
     assert len(set(written)) == 3 and len(masks) == 3, sorted(p.name for p in masks)
 
 
@@ -340,8 +343,8 @@ def test_train_and_infer_under_jax(tmp_path, write_config, make_tiny_dataset, ti
     from flexunet.data.dataset import resize_image
     from flexunet.data.io import read_image
 
-    model, threshold = load_trained(load_config(config))
+    model, rule = load_trained(load_config(config))
     image = read_image(tmp_path / "inputs" / "same.jpg")
     probs = model.predict(resize_image(image, (64, 64))[None].astype(np.float32), verbose=0)[0, ..., 0]
     written = np.asarray(Image.open(tmp_path / "out" / "same.png")) > 127
-    assert np.mean((probs > threshold) != written) < 0.01
+    assert np.mean((rule.apply(probs) > 127) != written) < 0.01

@@ -66,6 +66,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     result = run(TRAINER, resumed)
     assert result.returncode == 0, result.stderr
     assert "Resuming after epoch" in result.stdout
+    assert f"was locked by a run that is gone (pid {proc.pid} on" in result.stdout
+    assert not (killed.parent / ".models.flexunet-lock").exists()
 
     a = json.loads((straight.parent / "eval" / "history.json").read_text())
     b = json.loads((resumed.parent / "eval" / "history.json").read_text())
@@ -78,17 +80,36 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert rows[0] == "epoch, loss, val_loss" and [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3"]
 
 
-def test_ctrl_c_exits_130_and_keeps_the_best_model(tmp_path):
+def test_a_second_training_refuses_while_evaluation_works_and_ctrl_c_releases_the_folders(tmp_path):
+    """While one training runs: a second 1.train into its folders exits 1 with one line naming the folder
+    and the first run's pid, and leaves the folders alone; 2.evaluate reads the best model saved so far.
+    Ctrl-C then ends the first run with 130, its best model kept and its locks released."""
     data = make_tiny_dataset(tmp_path / "data")
-    config = train_config(tmp_path / "run", data, 200)
+    config = write_config(tmp_path / "run", model=tiny_model_section(dropout_rate=0.1), train={
+        "epochs": 200, "batch_size": 4, "patience": 0, "image_datapath": f'"{data.images}"',
+        "mask_datapath": f'"{data.masks}"', "validation_split": 0.25, "seed": 7},
+        generator={"augmentation": True},
+        eval={"image_datapath": f'"{data.images}"', "mask_datapath": f'"{data.masks}"'})
     proc = subprocess.Popen([sys.executable, TRAINER, str(config)], cwd=config.parent, env=subprocess_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_epoch(config.parent / "models" / "train_state.json", 0, proc)
+    state = config.parent / "models" / "train_state.json"
+    wait_for_epoch(state, 0, proc)
+    second = run(TRAINER, config)
+    assert second.returncode == 1
+    errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in second.stderr
+    assert errors[0].startswith(f"error: [train] model_dir in {config}: {config.parent / 'models'} is in use by "
+                                f"another training (pid {proc.pid} on ")
+    assert state.exists() and proc.poll() is None
+    evaluated = run(EVALUATOR, config)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "is being trained (pid" in evaluated.stdout
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
     assert keras.saving.load_model(str(config.parent / "models" / "best_model.keras"), safe_mode=True)
+    assert not list(config.parent.glob(".*.flexunet-lock"))
 
 
 def test_same_seed_gives_identical_weights_after_one_epoch(tmp_path):

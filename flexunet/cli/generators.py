@@ -32,7 +32,7 @@ def generate_main(argv: list[str] | None = None) -> int:
         config = load_generator_config(args.config)
         g = config.generator
         result = generate(g.base_dir, g.output_dir, g.resize, g.cropsize, g.seamless_cloning,
-                          config.mask_colors, progress=not args.no_progress)
+                          config.mask_colors, progress=not args.no_progress, targets=g.targets)
         for name, counts in result["classes"].items():
             print(f"{name}: {counts['cells']} cells -> {counts['files']} image/mask pairs")
         print(f"Wrote {result['output_dir']} ({result['cells']} cells, {result['skipped']} skipped, "
@@ -51,7 +51,10 @@ def _number(text: str) -> float:
 def split_main(argv: list[str] | None = None) -> int:
     """split_master: <input>/{images,masks} -> <output>/{train,valid,test}/{images,masks}; or --check."""
     parser = command_parser("Split a master dataset into train/valid/test by source cell.", None)
-    parser.add_argument("--input", default=DEFAULT_SPLIT_INPUT, help=f"folder with images/ and masks/ "
+    parser.add_argument("--classes", nargs="+", default=None, metavar="CLASS",
+                        help="with an --input of class folders: only these (default: every class folder)")
+    parser.add_argument("--input", default=DEFAULT_SPLIT_INPUT, help=f"folder with images/ and masks/, or a "
+                        f"master folder of class folders (split class by class, classes.csv written) "
                         f"(default {DEFAULT_SPLIT_INPUT})")
     parser.add_argument("--output", default=DEFAULT_SPLIT_OUTPUT,
                         help=f"folder for train/valid/test (default {DEFAULT_SPLIT_OUTPUT})")
@@ -72,7 +75,7 @@ def split_main(argv: list[str] | None = None) -> int:
         if args.check:
             check_split(args.check)
             return
-        split_master(args.input, args.output, args.mode, args.seed, args.ratios, args.force)
+        split_master(args.input, args.output, args.mode, args.seed, args.ratios, args.force, classes=args.classes)
         shared = check_split(args.output, verbose=False)["shared_cells"]
         print(f"source cells shared between splits: {shared}")
 
@@ -80,12 +83,17 @@ def split_main(argv: list[str] | None = None) -> int:
 
 
 def synth_main(argv: list[str] | None = None) -> int:
-    """Write synthetic raw Herlev cells (NAME.BMP + palette NAME-d.bmp) for demos and tests."""
+    """Write synthetic raw Herlev cells (NAME.BMP + palette NAME-d.bmp), or with --fields synthetic fields of
+    view (several cells per image) split into train/valid/test, for demos and tests."""
     from flexunet.generators.herlev import CLASSES
 
-    parser = command_parser("Draw synthetic raw Herlev cells.", None)
-    parser.add_argument("--output", default=DEFAULT_SYNTH_OUTPUT,
-                        help=f"folder for the class folders (default {DEFAULT_SYNTH_OUTPUT})")
+    parser = command_parser("Draw synthetic raw Herlev cells, or fields of view with several cells.", None)
+    parser.add_argument("--output", default=None,
+                        help=f"output folder (default {DEFAULT_SYNTH_OUTPUT}, with --fields ./fields)")
+    parser.add_argument("--fields", action="store_true",
+                        help="draw fields of view (train 30, valid 5, test 10 PNG image/mask pairs) instead")
+    parser.add_argument("--size", type=int, default=512, help="side of a field in pixels (default 512)")
+    parser.add_argument("--grey", choices=("yes", "no"), default="yes", help="grey fields (default) or RGB")
     parser.add_argument("--per-class", type=int, default=20, help="cells per class (default 20)")
     parser.add_argument("--classes", nargs="+", choices=CLASSES, default=list(CLASSES),
                         help="class folders to fill (default all seven)")
@@ -93,9 +101,17 @@ def synth_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def work():
+        from flexunet.generators.fields import write_fields
         from flexunet.generators.synthetic import write_raw_dataset
 
-        result = write_raw_dataset(args.output, {c: args.per_class for c in args.classes}, args.seed)
+        if args.fields:
+            result = write_fields(args.output or "./fields", size=args.size, seed=args.seed, grey=args.grey == "yes")
+            low, high = result["objects_per_field"]
+            print(f"Wrote fields of view ({result['counts']}) of {args.size} px to {result['output_dir']}: "
+                  f"{low} to {high} nuclei each, nucleus coverage {100 * result['nucleus_coverage']:.2f} %")
+            return
+        result = write_raw_dataset(args.output or DEFAULT_SYNTH_OUTPUT, {c: args.per_class for c in args.classes},
+                                   args.seed)
         print(f"Wrote {result['total']} synthetic cells ({result['with_grey']} with grey pixels) "
               f"to {result['output_dir']} in {result['seconds']:.1f} s")
 

@@ -3,8 +3,34 @@
 from flexunet.config.sections import Config
 from flexunet.errors import ConfigError
 from flexunet.model.levels import size_problem
-from flexunet.model.names import LOSS_NAMES, METRIC_NAMES, OPTIMIZER_NAMES
+from flexunet.model.names import (
+    LOSS_NAMES,
+    METRIC_NAMES,
+    MULTI_CLASS_NAMES,
+    MULTI_CLASS_ONLY,
+    OPTIMIZER_NAMES,
+    PROGRESS_METRIC,
+)
 from flexunet.registry import look_up_option
+
+
+def _check_head(config: Config) -> None:
+    """Losses and metrics that fit the head: softmax (num_classes > 1, label masks) or sigmoid."""
+    m = config.model
+    for key_name, names in (("loss", [m.loss]), ("metrics", m.metrics)):
+        for name in names:
+            if m.num_classes > 1 and name not in MULTI_CLASS_NAMES:
+                raise ConfigError(f"{config.where('model', key_name)}: {name!r} is for one class (a sigmoid head); "
+                                  f"with num_classes = {m.num_classes} expected one of {', '.join(MULTI_CLASS_NAMES)}")
+            if m.num_classes == 1 and name in MULTI_CLASS_ONLY:
+                raise ConfigError(f"{config.where('model', key_name)}: {name!r} needs class labels (num_classes >= "
+                                  f"{3 if name == 'dice_cytoplasm' else 2}), got num_classes = 1")
+            if name == "dice_cytoplasm" and m.num_classes < 3:
+                raise ConfigError(f"{config.where('model', key_name)}: 'dice_cytoplasm' needs num_classes >= 3 "
+                                  f"(background, cytoplasm, nucleus), got {m.num_classes}")
+    if m.num_classes > 1 and config.mask.blur:
+        raise ConfigError(f"{config.where('mask', 'blur')}: expected False with num_classes = {m.num_classes} "
+                          "(label masks are never blurred), got True")
 
 
 def check_config(config: Config) -> None:
@@ -13,6 +39,7 @@ def check_config(config: Config) -> None:
     look_up_option(m.loss, LOSS_NAMES, config.where("model", "loss"))
     for name in m.metrics:
         look_up_option(name, METRIC_NAMES, config.where("model", "metrics"))
+    _check_head(config)
     look_up_option(m.optimizer.lower(), OPTIMIZER_NAMES, config.where("model", "optimizer"))
     for key_name, size in (("image_height", m.image_height), ("image_width", m.image_width)):
         problem = size_problem(size, m.num_layers)
@@ -36,7 +63,7 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"{config.where('train', 'ensemble_base_filters')}: expected one width per member "
                           f"(ensemble = {config.train.ensemble}), got {len(widths)}: {list(widths)}")
     if config.train.metrics is not None:
-        produced = {"loss", *m.metrics}
+        produced = {"loss", *m.metrics, PROGRESS_METRIC}
         for column in config.train.metrics:
             base = column.removeprefix("val_")
             if base not in produced:

@@ -3,7 +3,7 @@
 import ast
 import configparser
 import os
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from flexunet.config.checks import check_config
 from flexunet.config.sections import PATH_KEYS, SECTIONS, Config
@@ -101,6 +101,20 @@ def _resolve_defaults(path: str, sections: dict, explicit: set) -> None:
             sections[name] = type(obj)(**{**obj.__dict__, **updates})
 
 
+def _class_defaults(sections: dict, explicit: set) -> None:
+    """With num_classes > 1 the loss and metrics a user left out default to the softmax head's
+    (cce_dice_loss; dice_nucleus, and dice_cytoplasm with three or more classes)."""
+    model = sections["model"]
+    if model.num_classes == 1:
+        return
+    updates = {}
+    if ("model", "loss") not in explicit:
+        updates["loss"] = "cce_dice_loss"
+    if ("model", "metrics") not in explicit:
+        updates["metrics"] = ("dice_nucleus", "dice_cytoplasm") if model.num_classes >= 3 else ("dice_nucleus",)
+    sections["model"] = replace(model, **updates)
+
+
 def load_config(path: str | os.PathLike) -> Config:
     """Parse and validate a config file; any problem raises ConfigError naming file, section, key."""
     path = str(path)
@@ -117,6 +131,7 @@ def load_config(path: str | os.PathLike) -> Config:
     for name, cls in SECTIONS.items():
         sections.setdefault(name, cls())
     _resolve_defaults(path, sections, explicit)
+    _class_defaults(sections, explicit)
     config = Config(source=path, explicit=frozenset(explicit), **sections)
     check_config(config)
     return config

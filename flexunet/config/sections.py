@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from flexunet.config.spec import Bool, Float, Int, ListOf, Optional, Pair, PathSpec, Str
+from flexunet.config.spec import Bool, BoolOrAuto, Float, Int, ListOf, Optional, Pair, PathSpec, Str
 from flexunet.errors import ConfigError
 
 VALIDATION_MODES = ("grouped", "last_files", "eval")
@@ -133,7 +133,10 @@ class InferSection:
     output_dir: str = key("./test_output", PathSpec(), "Folder for one grayscale mask per image.")
     merged_dir: str | None = key(None, Optional(PathSpec()), "Folder for image+mask overlays; None = none.")
     binarize: bool = key(True, Bool(), "Write 0/255 masks at the model's threshold (else probabilities).")
-    batch_size: int | None = key(None, Optional(Int(min=1)), "Prediction batch size; None = 16.")
+    batch_size: int | None = key(None, Optional(Int(min=1)), "Prediction batch size; None = 32.")
+    pixel_size_um: float | None = key(None, Optional(Float(min=0.0, min_open=True)),
+                                      "Micrometres per pixel of the images: cells.csv then gives areas in µm² "
+                                      "too (inference and tiled inference); None = pixels only.")
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,11 @@ class PostprocessSection:
     tta_rot90: bool = key(False, Bool(), "With tta: also the 90/270 degree rotations, 8 views instead of 4 "
                                          "(twice the prediction time; square model input only); "
                                          "without tta: no effect.")
-    keep_largest: bool = key(False, Bool(), "Keep only the largest connected component of a mask.")
-    fill_holes: bool = key(False, Bool(), "Fill holes inside predicted nuclei.")
+    keep_largest: bool | str = key("auto", BoolOrAuto(),
+                                   "Keep only the largest connected component of a mask (one object per image); "
+                                   "\"auto\" = decided on the validation cells with the threshold.")
+    fill_holes: bool | str = key("auto", BoolOrAuto(),
+                                 "Fill holes inside predicted objects; \"auto\" = decided on the validation cells.")
 
 
 SECTIONS = {

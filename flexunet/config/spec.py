@@ -92,6 +92,23 @@ class Bool:
 
 
 @dataclass(frozen=True)
+class BoolOrAuto:
+    """True, False, or "auto" (decided later, e.g. on the validation cells)."""
+
+    def describe(self) -> str:
+        return "True, False or \"auto\""
+
+    def parse(self, value: Any) -> bool | str:
+        text = value.text if isinstance(value, Bare) else value
+        if isinstance(text, str) and text.lower() == "auto":
+            return "auto"
+        try:
+            return Bool().parse(value)
+        except SpecError:
+            _fail(self.describe(), value)
+
+
+@dataclass(frozen=True)
 class Str:
     """A string; quoted in the INI file, or a bare word. `choices` restricts it; `aliases` maps an old
     spelling to its choice."""

@@ -50,15 +50,20 @@ def jitter_colour(image: np.ndarray, opts: AugmentOptions, rng: np.random.Genera
 
 
 class Augmentor:
-    """Callable (image, mask, rng) -> (image, mask) applying each enabled transform with `probability`."""
+    """Callable (image, mask, rng) -> (image, mask) applying each enabled transform with `probability`.
 
-    def __init__(self, opts: AugmentOptions):
+    With `labels` the mask holds class indices: it is resampled by nearest neighbour, never blended.
+    """
+
+    def __init__(self, opts: AugmentOptions, labels: bool = False):
         self.opts = opts
+        self.labels = labels
 
     def __call__(self, image: np.ndarray, mask: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         o = self.opts
-        binary = bool(np.isin(mask, (0, 255)).all())
+        binary = not self.labels and bool(np.isin(mask, (0, 255)).all())
+        mask_interpolation = cv2.INTER_NEAREST if self.labels else cv2.INTER_LINEAR
         hit = lambda: rng.random() < o.probability  # noqa: E731
         if o.hflip and hit():
             image, mask = image[:, ::-1], mask[:, ::-1]
@@ -72,13 +77,13 @@ class Augmentor:
             m = affine_matrix(size, angle, scale, shear)
             image = cv2.warpAffine(np.ascontiguousarray(image), m, size[::-1], flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REFLECT_101)
-            mask = cv2.warpAffine(np.ascontiguousarray(mask), m, size[::-1], flags=cv2.INTER_LINEAR,
+            mask = cv2.warpAffine(np.ascontiguousarray(mask), m, size[::-1], flags=mask_interpolation,
                                   borderMode=cv2.BORDER_REFLECT_101)
         if o.deformation and hit():
             mx, my = elastic_maps(size, o.deformation_alpha, o.deformation_sigma, rng)
             image = cv2.remap(np.ascontiguousarray(image), mx, my, cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REFLECT_101)
-            mask = cv2.remap(np.ascontiguousarray(mask), mx, my, cv2.INTER_LINEAR,
+            mask = cv2.remap(np.ascontiguousarray(mask), mx, my, mask_interpolation,
                              borderMode=cv2.BORDER_REFLECT_101)
         if (o.brightness or o.contrast or o.hue) and hit():
             image = jitter_colour(image, o, rng)

@@ -5,7 +5,9 @@ from collections import Counter
 from PIL import Image
 
 from flexunet.data.io import read_mask
+from flexunet.data.labels import read_labels
 from flexunet.data.pairs import Pair, shared_cells, source_cell_id
+from flexunet.errors import DataError
 
 SAMPLE = 32
 
@@ -18,15 +20,31 @@ def _size(path) -> tuple[int, int] | None:
         return None
 
 
-def warn_about_masks(pairs: list[Pair], what: str, sample: int = SAMPLE) -> list[str]:
-    """Print (and return) warnings about masks: 0/1 labels, all empty, sizes unlike their images."""
-    notes = []
+def _mask_values(picks: list[Pair], what: str, threshold: int, num_classes: int) -> list[str]:
+    """Notes on the sampled masks' values; DataError when they hold nothing to learn."""
+    folder = picks[0].mask.parent if picks else None
+    if num_classes > 1:
+        if picks and max(int(read_labels(p.mask, num_classes).max(initial=0)) for p in picks) == 0:
+            raise DataError(f"{what}: the {len(picks)} sampled label masks of {folder} hold only "
+                            "background (class 0); check the masks or [model] num_classes")
+        return []
+    largest = max((int(read_mask(p.mask).max(initial=0)) for p in picks), default=None)
+    if largest == 1:
+        return [f"{what}: masks hold 0/1 values, not 0/255; reading 1 as nucleus"]
+    if largest is not None and largest <= threshold:
+        raise DataError(f"{what}: no pixel above [mask] threshold = {threshold} in {len(picks)} sampled masks of "
+                        f"{folder} (the largest value is {largest}), so there is no nucleus to "
+                        "learn or score; lower the threshold or check the masks")
+    return []
+
+
+def warn_about_masks(pairs: list[Pair], what: str, threshold: int = 128, num_classes: int = 1,
+                     sample: int = SAMPLE) -> list[str]:
+    """Print (and return) warnings about masks: 0/1 labels, sizes unlike their images. DataError when no
+    sampled mask holds a pixel above `threshold` (training or scoring would see no nucleus), and with
+    num_classes > 1 when a sampled mask holds a value that is no class or only background."""
     picks = pairs[:: max(1, len(pairs) // sample)][:sample]
-    maxima = [int(read_mask(p.mask).max(initial=0)) for p in picks]
-    if maxima and max(maxima) == 1:
-        notes.append(f"{what}: masks hold 0/1 values, not 0/255; reading 1 as nucleus")
-    elif maxima and max(maxima) == 0:
-        notes.append(f"{what}: the sampled masks are all empty (no nucleus pixels)")
+    notes = _mask_values(picks, what, threshold, num_classes)
     mismatched = [p.image.name for p in picks if _size(p.image) != _size(p.mask)]
     if mismatched:
         notes.append(f"{what}: {len(mismatched)} sampled mask(s) differ in size from their image "

@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from flexunet.data.io import read_image, read_mask
+from flexunet.data.labels import read_labels
 from flexunet.data.pairs import Pair
 
 IN_MEMORY_LIMIT = 1 << 30
@@ -18,10 +19,13 @@ IN_MEMORY_LIMIT = 1 << 30
 
 @dataclass(frozen=True)
 class MaskOptions:
+    """How a mask file becomes a target: binary (num_classes 1: binarize, threshold, blur) or class labels."""
+
     binarize: bool = True
     threshold: int = 128
     blur: bool = False
     blur_size: tuple[int, int] = (3, 3)
+    num_classes: int = 1
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -34,12 +38,16 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def prepare_mask(mask: np.ndarray, size: tuple[int, int], opts: MaskOptions) -> np.ndarray:
-    """A model-sized uint8 mask, 255 = nucleus (0..255 soft when neither binarize nor blur).
+    """A model-sized uint8 mask, 255 = nucleus (0..255 soft when neither binarize nor blur); with
+    num_classes > 1 the class indices, resized by nearest neighbour.
 
     binarize: pixel > threshold is nucleus. blur (the seed's load): after binarizing, a
     blur_size box blur, then any non-zero pixel is nucleus, which grows masks by about a pixel.
     A mask holding only 0 and 1 is read as 0/255 labels.
     """
+    if opts.num_classes > 1:
+        h, w = size
+        return mask if mask.shape[:2] == (h, w) else cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
     mask = resize_image(mask, size)
     if mask.max(initial=0) == 1:
         mask = mask * np.uint8(255)
@@ -57,7 +65,8 @@ def load_pair(pair: Pair, size: tuple[int, int], channels: int,
     image = resize_image(read_image(pair.image, channels), size)
     if image.ndim == 2:
         image = image[:, :, None]
-    return image, prepare_mask(read_mask(pair.mask), size, opts)
+    mask = read_labels(pair.mask, opts.num_classes) if opts.num_classes > 1 else read_mask(pair.mask)
+    return image, prepare_mask(mask, size, opts)
 
 
 class PairSource:
@@ -117,8 +126,12 @@ def should_cache(sources: list[PairSource], in_memory: bool | None) -> bool:
 MASK_SCALE = np.arange(256, dtype=np.float32) / 255.0
 
 
-def to_batch(images: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images 0..255 (B, H, W, C) (the model rescales them) and float32 masks 0..1 (B, H, W, 1)."""
+def to_batch(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
+             num_classes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images 0..255 (B, H, W, C) (the model rescales them) and float32 targets: masks 0..1
+    (B, H, W, 1), or with num_classes > 1 the one-hot class labels (B, H, W, num_classes)."""
+    if num_classes > 1:
+        return np.stack(images), np.eye(num_classes, dtype=np.float32)[np.stack(masks)]
     return np.stack(images), MASK_SCALE[np.stack(masks)][..., None]
 
 
@@ -150,7 +163,7 @@ class SegmentationBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         picks = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         if self.augment is None and self.source.images is not None:
-            return to_batch(self.source.images[picks], self.source.masks[picks])
+            return to_batch(self.source.images[picks], self.source.masks[picks], self.source.opts.num_classes)
         images, masks = [], []
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
         for i in picks:
@@ -159,7 +172,7 @@ class SegmentationBatches(keras.utils.PyDataset):
                 image, mask = self.augment(image, mask, rng)
             images.append(image)
             masks.append(mask)
-        return to_batch(images, masks)
+        return to_batch(images, masks, self.source.opts.num_classes)
 
     def on_epoch_end(self):
         self.epoch += 1

@@ -93,9 +93,18 @@ def read_image(path: str | os.PathLike, channels: int = 3) -> np.ndarray:
     raise DataError(f"image {path}: {channels} channels are not supported; expected 1, 3 or 4")
 
 
-def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """A mask as uint8 grey (H, W); colour masks are converted by luminance."""
+def read_grey(path: str | os.PathLike) -> np.ndarray:
+    """A single-channel file's values as uint8 (H, W) (colour files by luminance)."""
     return _grey(_open(Path(path)))
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """A mask as uint8 (H, W): grey masks as they are; a colour (or palette) mask by its brightest channel,
+    so a nucleus painted in any class colour, e.g. (255, 0, 0) or (0, 0, 255), reads as 255."""
+    img = _open(Path(path))
+    if img.mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        return np.asarray(img.convert("RGB")).max(axis=2)
+    return _grey(img)
 
 
 def encode_image(array: np.ndarray, suffix: str) -> bytes:

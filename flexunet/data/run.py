@@ -6,7 +6,7 @@ import numpy as np
 
 from flexunet import plots
 from flexunet.config import Config
-from flexunet.data.inspect import inspect_split
+from flexunet.data.inspect import describe_objects, inspect_split
 from flexunet.errors import DataError
 from flexunet.fsutil import atomic_write_text, prepare_output_dir
 
@@ -24,11 +24,16 @@ def run_dataset_inspection(config: Config) -> dict:
         cov = np.array(r["coverage"]) if r["coverage"] else np.zeros(1)
         print(f"[{section}] {r['pairs']} pairs from {r['source_cells']} source cells; sizes "
               f"{r['sizes']}; nucleus coverage mean {cov.mean():.3f} (min {cov.min():.3f}, max "
-              f"{cov.max():.3f}); empty masks {r['empty_masks']}")
+              f"{cov.max():.3f}); empty masks {r['empty_masks']}; {describe_objects(r)}")
         for problem in r["problems"]:
             print(f"  problem: {problem}")
+        several = sum(c > 1 for c in r["objects"])
+        if several and config.postprocess.keep_largest is True:
+            print(f"warning: {config.where('postprocess', 'keep_largest')}: True keeps one object per image, but "
+                  f"{several} of the {len(r['objects'])} [{section}] masks hold several; set it to \"auto\" "
+                  "(validation decides) or False")
         atomic_write_text(out / f"dataset_{section}.csv",
-                          "file,source_cell,width,height,coverage\n" + "\n".join(r["rows"]) + "\n")
+                          "file,source_cell,width,height,coverage,objects\n" + "\n".join(r["rows"]) + "\n")
         if r["samples"]:
             imgs, masks = zip(*r["samples"])
             plots.image_grid(out / f"{section}_samples.png", [list(imgs), list(masks)],

@@ -3,11 +3,13 @@
 import numpy as np
 
 
-def cell_counts(rows: list[dict]) -> dict[str, np.ndarray]:
-    """(TP, FP, FN) summed over each source cell's images, by cell."""
+def cell_counts(rows: list[dict], suffix: str = "") -> dict[str, np.ndarray]:
+    """(TP, FP, FN) summed over each source cell's images, by cell; `suffix` picks a class's counts
+    (tp_<suffix>, ...) in multi-class rows."""
+    keys = [f"{k}{suffix}" for k in ("tp", "fp", "fn")]
     cells: dict[str, np.ndarray] = {}
     for r in rows:
-        cells[r["source_cell"]] = cells.get(r["source_cell"], 0) + np.array([r["tp"], r["fp"], r["fn"]], np.int64)
+        cells[r["source_cell"]] = cells.get(r["source_cell"], 0) + np.array([r[k] for k in keys], np.int64)
     return cells
 
 
@@ -37,13 +39,13 @@ def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
 
 
 def cell_bootstrap_ci(rows: list[dict], samples: int = 2000, level: float = 0.95,
-                      seed: int = 0) -> tuple[float, float]:
+                      seed: int = 0, suffix: str = "") -> tuple[float, float]:
     """Percentile interval of pooled pixel Dice when whole source cells are resampled with replacement.
 
     A cell's augmented copies move together, so the cells, not the images, are the independent
     units (bootstrap_dice). (nan, nan) without rows.
     """
-    cells = cell_counts(rows)
+    cells = cell_counts(rows, suffix)
     if not cells:
         return float("nan"), float("nan")
     return percentile_interval(bootstrap_dice(np.array(list(cells.values())), samples, seed), level)

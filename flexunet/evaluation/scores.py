@@ -4,9 +4,10 @@ from typing import Sequence
 
 import numpy as np
 
+from flexunet.data.labels import class_names
 from flexunet.data.pairs import source_cell_id
 from flexunet.evaluation.bootstrap import cell_bootstrap_ci
-from flexunet.inference.postprocess import to_mask
+from flexunet.inference.postprocess import MaskRule, to_mask
 from flexunet.inference.predict import PredictFn, batched
 
 
@@ -30,6 +31,7 @@ def iou_from_counts(tp: int, fp: int, fn: int) -> float:
 
 PER_IMAGE_COLUMNS = ["file", "source_cell", "dice", "iou", "precision", "recall",
                      "true_pixels", "pred_pixels"]
+SCORED = ("dice", "iou", "precision", "recall", "true_pixels", "pred_pixels")
 
 
 def ratio(a: int, b: int, empty: float = 1.0) -> float:
@@ -37,31 +39,56 @@ def ratio(a: int, b: int, empty: float = 1.0) -> float:
     return empty if b == 0 else a / b
 
 
-def image_scores(name: str, truth: np.ndarray, pred: np.ndarray) -> dict:
-    """Per-image row. Convention: when truth and prediction are both empty, every score is 1."""
-    tp, fp, fn = confusion(truth, pred)
-    return {
-        "file": name, "source_cell": source_cell_id(name),
+def count_scores(tp: int, fp: int, fn: int, suffix: str = "") -> dict:
+    """Dice, IoU, precision, recall and pixel counts of (TP, FP, FN), each key ending in `suffix`.
+    Convention: when truth and prediction are both empty, every score is 1."""
+    scores = {
         "dice": dice_from_counts(tp, fp, fn), "iou": iou_from_counts(tp, fp, fn),
         "precision": ratio(tp, tp + fp, 1.0 if fn == 0 else 0.0),
         "recall": ratio(tp, tp + fn, 1.0 if fp == 0 else 0.0),
         "true_pixels": tp + fn, "pred_pixels": tp + fp, "tp": tp, "fp": fp, "fn": fn,
     }
+    return {f"{k}{suffix}": v for k, v in scores.items()}
 
 
-def summarize(rows: list[dict]) -> dict:
+def image_scores(name: str, truth: np.ndarray, pred: np.ndarray) -> dict:
+    """Per-image row of boolean masks. Convention: when truth and prediction are both empty, every score is 1."""
+    return {"file": name, "source_cell": source_cell_id(name), **count_scores(*confusion(truth, pred))}
+
+
+def label_scores(name: str, truth: np.ndarray, pred: np.ndarray, names: Sequence[str]) -> dict:
+    """Per-image row of class-label maps: each foreground class's scores (dice_<name>, ...), and the
+    scores of the foreground classes' counts summed (dice, iou, ...; background never counts)."""
+    row = {"file": name, "source_cell": source_cell_id(name)}
+    totals = np.zeros(3, np.int64)
+    for k, class_name in enumerate(names[1:], start=1):
+        counts = confusion(truth == k, pred == k)
+        totals += counts
+        row.update(count_scores(*counts, f"_{class_name}"))
+    row.update(count_scores(*(int(v) for v in totals)))
+    return row
+
+
+def per_image_columns(names: Sequence[str] = ()) -> list[str]:
+    """per_image.csv's columns; with class names, each foreground class's scores too."""
+    return PER_IMAGE_COLUMNS + [f"{k}_{c}" for c in names[1:] for k in SCORED]
+
+
+def summarize(rows: list[dict], names: Sequence[str] = ()) -> dict:
     """Pixel-level (all pixels pooled) and mean-per-image Dice/IoU, precision, recall, and a 95 %
-    interval of the pixel Dice over source cells (cell_bootstrap_ci)."""
-    tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
-    low, high = cell_bootstrap_ci(rows)
-    return {
-        "images": len(rows), "source_cells": len({r["source_cell"] for r in rows}),
-        "pixel_dice": dice_from_counts(tp, fp, fn), "pixel_iou": iou_from_counts(tp, fp, fn),
-        "pixel_precision": ratio(tp, tp + fp), "pixel_recall": ratio(tp, tp + fn),
-        "mean_dice": float(np.mean([r["dice"] for r in rows])) if rows else float("nan"),
-        "mean_iou": float(np.mean([r["iou"] for r in rows])) if rows else float("nan"),
-        "pixel_dice_ci95_low": low, "pixel_dice_ci95_high": high,
-    }
+    interval of the pixel Dice over source cells (cell_bootstrap_ci); with class names (multi-class
+    rows) the same pooled scores per foreground class (pixel_dice_<name>, ...)."""
+    out = {"images": len(rows), "source_cells": len({r["source_cell"] for r in rows})}
+    for suffix in ["", *(f"_{c}" for c in names[1:])]:
+        tp, fp, fn = (sum(r[f"{k}{suffix}"] for r in rows) for k in ("tp", "fp", "fn"))
+        low, high = cell_bootstrap_ci(rows, suffix=suffix)
+        out.update({f"pixel_dice{suffix}": dice_from_counts(tp, fp, fn), f"pixel_iou{suffix}": iou_from_counts(tp, fp, fn),
+                    f"pixel_precision{suffix}": ratio(tp, tp + fp), f"pixel_recall{suffix}": ratio(tp, tp + fn)})
+        if not suffix:
+            out["mean_dice"] = float(np.mean([r["dice"] for r in rows])) if rows else float("nan")
+            out["mean_iou"] = float(np.mean([r["iou"] for r in rows])) if rows else float("nan")
+        out.update({f"pixel_dice{suffix}_ci95_low": low, f"pixel_dice{suffix}_ci95_high": high})
+    return out
 
 
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
@@ -101,11 +128,13 @@ def best_threshold(probs: np.ndarray, truth: np.ndarray, candidates: Sequence[fl
 
 
 def score_predictions(predict: PredictFn, images: np.ndarray, truths: np.ndarray, names: Sequence[str],
-                      threshold: float, keep_largest: bool = False, holes: bool = False,
-                      batch_size: int = 32) -> tuple[list[dict], np.ndarray]:
-    """(per-image rows, probabilities (N, H, W)) of predict() on images, masks at `threshold` after the
-    clean-up, against truths (N, H, W) > 127."""
+                      rule: MaskRule, batch_size: int = 32) -> tuple[list[dict], np.ndarray]:
+    """(per-image rows, probabilities) of predict() on images, the masks made by `rule`, against the truths:
+    0/255 masks (N, H, W) > 127, or with several classes the class labels (N, H, W)."""
     probs = batched(predict, images, batch_size)
-    rows = [image_scores(name, truths[i] > 127, to_mask(probs[i], threshold, keep_largest, holes) > 127)
-            for i, name in enumerate(names)]
+    if probs.ndim == 4:
+        classes = class_names(probs.shape[-1])
+        rows = [label_scores(name, truths[i], rule.apply(probs[i]), classes) for i, name in enumerate(names)]
+    else:
+        rows = [image_scores(name, truths[i] > 127, rule.apply(probs[i]) > 127) for i, name in enumerate(names)]
     return rows, probs

@@ -6,12 +6,13 @@ from typing import Any, Callable
 
 from flexunet.config.loader import literal, parse_ini, read_config_text
 from flexunet.config.sections import key
-from flexunet.config.spec import Bool, Int, PathSpec, SpecError, shown
+from flexunet.config.spec import Bool, Int, PathSpec, SpecError, Str, shown
 from flexunet.errors import ConfigError
 from flexunet.generators.herlev import CLASSES
 from flexunet.registry import unknown
 
 DEFAULT_CONFIG = "./image_mask_generator.config"
+TARGETS = ("nucleus", "nucleus_cytoplasm")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class GeneratorSection:
     cropsize: int = key(128, Int(min=1), "Side of the centre crop written; less than resize.")
     seamless_cloning: bool = key(False, Bool(),
                                  "Blend the cell onto its background colour (cv2 seamlessClone).")
+    targets: str = key("nucleus", Str(TARGETS),
+                       "nucleus = the nucleus painted in the class colour (blurred jpg, the seed's masks); "
+                       "nucleus_cytoplasm = label PNGs: 0 background, 128 cytoplasm, 255 nucleus "
+                       "(for [model] num_classes = 3).")
 
 
 @dataclass(frozen=True)

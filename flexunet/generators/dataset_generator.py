@@ -12,10 +12,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from flexunet.data.io import encode_image
+from flexunet.data.labels import to_grey
 from flexunet.errors import DataError, OutputError
 from flexunet.fsutil import prepare_output_dir
 from flexunet.generators.config import check_colors, check_sizes
-from flexunet.generators.herlev import CLASSES, RawCell, find_cells, read_cell
+from flexunet.generators.herlev import CLASSES, RawCell, find_cells, read_cell, read_cell_labels
 
 ANGLES = (30, 90, 120, 150, 180, 210, 240, 270, 300, 330)
 COPY_PREFIXES = ("",) + tuple(f"rotated_{a}_" for a in ANGLES) + ("mirrored_", "flipped_")
@@ -130,19 +132,34 @@ def thirteen_copies(canvas: np.ndarray, cropsize: int, fill: Color) -> list[np.n
     return copies
 
 
-def cell_copies(image: np.ndarray, nucleus: np.ndarray, resize: int, cropsize: int,
-                seamless: bool = False, color: Color = WHITE) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(prefix, image crop, mask crop) for the 13 copies of one cell, image and mask moved alike."""
+def _canvases(image: np.ndarray, resize: int, seamless: bool) -> tuple[np.ndarray, int, Color]:
+    """The cell's square image canvas, its side and the fill colour (the pixel at (w-2, h-2), as the seed)."""
     h, w = image.shape[:2]
     side = canvas_side(w, h, resize, seamless)
     fill = tuple(int(v) for v in image[h - 2 if h > 1 else 0, w - 2 if w > 1 else 0])
-    if seamless:
-        image_canvas = seamless_paste(image, side, fill)
-    else:
-        image_canvas = paste_centred(image, side, fill)[0]
+    canvas = seamless_paste(image, side, fill) if seamless else paste_centred(image, side, fill)[0]
+    return canvas, side, fill
+
+
+def cell_copies(image: np.ndarray, nucleus: np.ndarray, resize: int, cropsize: int,
+                seamless: bool = False, color: Color = WHITE) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(prefix, image crop, mask crop) for the 13 copies of one cell, image and mask moved alike; the mask
+    is the nucleus in `color`, blurred as the seed's generator did."""
+    image_canvas, side, fill = _canvases(image, resize, seamless)
     mask_canvas = paste_centred(pil_blur(paint_mask(nucleus, color)), side, (0, 0, 0))[0]
     images = thirteen_copies(image_canvas, cropsize, fill)
     masks = thirteen_copies(mask_canvas, cropsize, (0, 0, 0))
+    return list(zip(COPY_PREFIXES, images, masks))
+
+
+def label_copies(image: np.ndarray, labels: np.ndarray, resize: int, cropsize: int,
+                 seamless: bool = False) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(prefix, image crop, label crop) for the 13 copies of one cell; the labels (0 background,
+    1 cytoplasm, 2 nucleus) as their grey levels 0, 128, 255, moved by nearest neighbour, never blurred."""
+    image_canvas, side, fill = _canvases(image, resize, seamless)
+    label_canvas = paste_centred(np.repeat(to_grey(labels, 3)[:, :, None], 3, axis=2), side, (0, 0, 0))[0]
+    images = thirteen_copies(image_canvas, cropsize, fill)
+    masks = [m[:, :, 0] for m in thirteen_copies(label_canvas, cropsize, (0, 0, 0))]
     return list(zip(COPY_PREFIXES, images, masks))
 
 
@@ -152,26 +169,39 @@ def write_jpg(path: Path, rgb: np.ndarray) -> None:
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise OutputError(f"{path}: expected to encode a JPEG, the encoder failed")
+    _write_bytes(path, data.tobytes())
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
     try:
-        path.write_bytes(data.tobytes())
+        path.write_bytes(data)
     except OSError as exc:
         raise OutputError(f"{path}: cannot be written ({exc.strerror or exc})") from exc
 
 
-def _write_cell(cell: RawCell, out: Path, resize: int, cropsize: int, seamless: bool, color) -> int:
-    image, nucleus = read_cell(cell)
+def _write_cell(cell: RawCell, out: Path, resize: int, cropsize: int, seamless: bool, color,
+                targets: str = "nucleus") -> int:
     images_dir, masks_dir = out / cell.class_name / "images", out / cell.class_name / "masks"
-    for prefix, img, mask in cell_copies(image, nucleus, resize, cropsize, seamless, color):
-        name = f"{prefix}{cell.stem}.jpg"
-        write_jpg(images_dir / name, img)
-        write_jpg(masks_dir / name, mask)
+    if targets == "nucleus_cytoplasm":
+        image, labels = read_cell_labels(cell)
+        copies, suffix = label_copies(image, labels, resize, cropsize, seamless), ".png"
+    else:
+        image, nucleus = read_cell(cell)
+        copies, suffix = cell_copies(image, nucleus, resize, cropsize, seamless, color), ".jpg"
+    for prefix, img, mask in copies:
+        write_jpg(images_dir / f"{prefix}{cell.stem}.jpg", img)
+        if suffix == ".png":
+            _write_bytes(masks_dir / f"{prefix}{cell.stem}.png", encode_image(mask, ".png"))
+        else:
+            write_jpg(masks_dir / f"{prefix}{cell.stem}.jpg", mask)
     return len(COPY_PREFIXES)
 
 
 def generate(base_dir: str | os.PathLike, output_dir: str | os.PathLike, resize: int = 312,
              cropsize: int = 128, seamless: bool = False, mask_colors: dict | None = None,
-             classes: Sequence[str] | None = None, progress: bool = True) -> dict:
-    """Write <output_dir>/<class>/{images,masks}/<prefix><stem>.jpg, 13 copies per raw cell.
+             classes: Sequence[str] | None = None, progress: bool = True, targets: str = "nucleus") -> dict:
+    """Write <output_dir>/<class>/{images,masks}/<prefix><stem>.jpg, 13 copies per raw cell; with targets
+    "nucleus_cytoplasm" the masks are label PNGs (0 background, 128 cytoplasm, 255 nucleus).
 
     Cells without a -d.bmp are skipped with a warning and counted. The output folder must be
     new, empty or made by this toolkit (then it is replaced); it may not hold base_dir.
@@ -193,7 +223,7 @@ def generate(base_dir: str | os.PathLike, output_dir: str | os.PathLike, resize:
     started = time.perf_counter()
     for cell in tqdm(cells, desc="Generating", unit="cell", disable=None if progress else True,
                      leave=False):
-        files = _write_cell(cell, out, resize, cropsize, seamless, colors.get(cell.class_name, WHITE))
+        files = _write_cell(cell, out, resize, cropsize, seamless, colors.get(cell.class_name, WHITE), targets)
         entry = counts.setdefault(cell.class_name, {"cells": 0, "files": 0})
         entry["cells"] += 1
         entry["files"] += files

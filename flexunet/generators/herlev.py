@@ -119,12 +119,22 @@ def nucleus_mask(segmentation_rgb: np.ndarray) -> np.ndarray:
     return segmentation_rgb[:, :, 2] == 255
 
 
-def read_cell(cell: RawCell) -> tuple[np.ndarray, np.ndarray]:
-    """The cell image as RGB uint8 (H, W, 3) and its nucleus as bool (H, W).
+def cell_labels(segmentation_rgb: np.ndarray) -> np.ndarray:
+    """Class indices (H, W) uint8 of an RGB segmentation: 2 nucleus (blue 255), 1 cytoplasm (navy
+    (0, 0, 128)), 0 background (red, and the grey some files hold)."""
+    labels = np.zeros(segmentation_rgb.shape[:2], np.uint8)
+    labels[(segmentation_rgb[:, :, 2] == 128) & (segmentation_rgb[:, :, 0] == 0)] = 1
+    labels[nucleus_mask(segmentation_rgb)] = 2
+    return labels
 
-    Palette segmentations are converted to RGB before colours are read; an unreadable file or
-    a size mismatch raises DataError naming the file.
-    """
+
+def read_cell_labels(cell: RawCell) -> tuple[np.ndarray, np.ndarray]:
+    """The cell image as RGB uint8 (H, W, 3) and its class labels (cell_labels)."""
+    image, segmentation = _read_pair(cell)
+    return image, cell_labels(segmentation)
+
+
+def _read_pair(cell: RawCell) -> tuple[np.ndarray, np.ndarray]:
     image = read_image(cell.image, 3)
     segmentation = read_image(cell.mask, 3)
     if segmentation.shape[:2] != image.shape[:2]:
@@ -132,4 +142,14 @@ def read_cell(cell: RawCell) -> tuple[np.ndarray, np.ndarray]:
             f"{cell.mask}: expected the size of {cell.image.name} ({image.shape[1]}x{image.shape[0]}), "
             f"got {segmentation.shape[1]}x{segmentation.shape[0]}"
         )
+    return image, segmentation
+
+
+def read_cell(cell: RawCell) -> tuple[np.ndarray, np.ndarray]:
+    """The cell image as RGB uint8 (H, W, 3) and its nucleus as bool (H, W).
+
+    Palette segmentations are converted to RGB before colours are read; an unreadable file or
+    a size mismatch raises DataError naming the file.
+    """
+    image, segmentation = _read_pair(cell)
     return image, nucleus_mask(segmentation)

@@ -88,15 +88,37 @@ def _copy(pairs: list[Pair], folder: Path) -> None:
             raise OutputError(f"copying {pair.image.name} into {folder}: {exc.strerror or exc}") from exc
 
 
+CLASSES_FILE = "classes.csv"
+
+
+def _class_folders(source: Path, classes: Sequence[str] | None) -> dict[str, Path]:
+    """{class: folder} of a master folder: itself when it holds images/ (its name is the class), else its
+    sub-folders that do (the ones named in `classes`, each of which must exist)."""
+    if (source / "images").is_dir():
+        return {source.name: source}
+    found = {p.name: p for p in sorted(source.iterdir()) if (p / "images").is_dir()} if source.is_dir() else {}
+    if classes:
+        missing = [c for c in classes if c not in found]
+        if missing:
+            raise DataError(f"input {source}: expected a class folder {missing[0]!r} with images/ and masks/, "
+                            f"found {', '.join(found) or 'none'}")
+        found = {c: found[c] for c in classes}
+    if not found:
+        raise DataError(f"input {source}: expected images/ and masks/, or class folders holding them, found none")
+    return found
+
+
 def split_master(input_dir: str | os.PathLike, output_dir: str | os.PathLike, mode: str = "grouped",
                  seed: int = DEFAULT_SEED, ratios: Sequence[float] = SEED_RATIOS, force: bool = False,
-                 verbose: bool = True) -> dict:
+                 verbose: bool = True, classes: Sequence[str] | None = None) -> dict:
     """Copy <input>/{images,masks} pairs into <output>/{train,valid,test}/{images,masks}.
 
     mode "grouped" keeps the 13 copies of a source cell in one split; "random" shuffles files
-    as the seed did (copies of one cell leak across splits). A non-empty output folder is
-    refused unless `force`, which moves it to <output>_<timestamp>_bak (nothing is deleted).
-    Returns images and source cells per split.
+    as the seed did (copies of one cell leak across splits). An input of class folders (a whole
+    Smear2005-master, or the `classes` named) is split class by class (stratified: each class in
+    the ratios) into the same flat folders, and <output>/classes.csv records each file's class.
+    A non-empty output folder is refused unless `force`, which moves it to
+    <output>_<timestamp>_bak (nothing is deleted). Returns images and source cells per split.
     """
     if mode not in MODES:
         raise ConfigError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
@@ -106,15 +128,23 @@ def split_master(input_dir: str | os.PathLike, output_dir: str | os.PathLike, mo
     source = Path(input_dir)
     if not source.is_dir():
         raise DataError(f"input {source}: expected a folder with images/ and masks/, found nothing")
-    pairs = pair_files(source / "images", source / "masks", f"input images {source / 'images'}",
-                       f"input masks {source / 'masks'}")
-    names = [p.image.name for p in pairs]
-    if mode == "grouped":
-        assignment = grouped_assignment(names, ratios, seed)
-    else:
-        assignment = random_assignment(len(pairs), ratios, seed)
+    folders = _class_folders(source, classes)
+    pairs, assignment, owner = [], [], {}
+    for class_name, folder in folders.items():
+        found = pair_files(folder / "images", folder / "masks", f"input images {folder / 'images'}",
+                           f"input masks {folder / 'masks'}")
+        for p in found:
+            if p.image.name in owner:
+                raise DataError(f"input {source}: {p.image.name} is in both {owner[p.image.name]} and "
+                                f"{class_name}; the split folders are flat, so file names must differ")
+            owner[p.image.name] = class_name
+        names = [p.image.name for p in found]
+        assignment += (grouped_assignment(names, ratios, seed) if mode == "grouped"
+                       else random_assignment(len(found), ratios, seed))
+        pairs += found
     out = _output(Path(output_dir), source, force)
-    result: dict = {"output_dir": str(out), "mode": mode, "seed": seed, "ratios": ratios}
+    result: dict = {"output_dir": str(out), "mode": mode, "seed": seed, "ratios": ratios,
+                    "classes": list(folders)}
     for index, split in enumerate(SPLITS):
         chosen = [p for p, a in zip(pairs, assignment) if a == index]
         _copy(chosen, out / split)
@@ -122,6 +152,12 @@ def split_master(input_dir: str | os.PathLike, output_dir: str | os.PathLike, mo
         result[split] = {"images": len(chosen), "cells": len(cells)}
         if verbose:
             print(f"{split:5s}: {len(chosen):6d} images from {len(cells):5d} source cells")
+    if len(folders) > 1 or not (source / "images").is_dir():
+        rows = [f"{p.image.name},{owner[p.image.name]},{source_cell_id(p.image.name)},{SPLITS[a]}"
+                for p, a in zip(pairs, assignment)]
+        (out / CLASSES_FILE).write_text("file,class,source_cell,split\n" + "\n".join(rows) + "\n")
+        if verbose:
+            print(f"classes: {', '.join(folders)}; each file's class in {out / CLASSES_FILE}")
     return result
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from flexunet.config import Config
 from flexunet.errors import FlexUNetError
 from flexunet.fsutil import atomic_save, atomic_write_text, prepare_output_dir
+from flexunet.inference.postprocess import MaskRule
 from flexunet.model.files import BEST_MODEL
 from flexunet.registry import unknown
 
@@ -132,7 +133,7 @@ def _check(fmt: str, path: Path, x: np.ndarray, expected: np.ndarray) -> float |
     return diff
 
 
-def export_model(model: keras.Model, out_dir: Path, formats: list[str], threshold: float,
+def export_model(model: keras.Model, out_dir: Path, formats: list[str], rule: MaskRule,
                  check: bool = True, extra: dict | None = None) -> dict[str, Path]:
     """Write each format into out_dir (an existing folder), check it, and write export_info.json."""
     x = np.random.default_rng(0).uniform(0, 255, (2, *model.input_shape[1:])).astype("float32")
@@ -150,7 +151,10 @@ def export_model(model: keras.Model, out_dir: Path, formats: list[str], threshol
                   "values": "RGB (or grey) pixel values 0..255; the model rescales them itself"},
         "output": {"shape": list(model.output_shape), "dtype": "float32",
                    "values": "per-pixel probabilities (sigmoid for 1 class, softmax otherwise)"},
-        "threshold": threshold,
+        "threshold": rule.threshold,
+        "postprocess": {"keep_largest": rule.keep_largest, "fill_holes": rule.fill_holes,
+                        "meaning": "after the threshold: keep only the largest 8-connected component, then fill "
+                                   "holes (background not connected to the border)"},
         "files": {fmt: path.name for fmt, path in written.items()},
         "max_difference_from_keras": checks,
         "keras_version": keras.__version__, "backend": keras.backend.backend(), **(extra or {}),
@@ -167,10 +171,10 @@ def run_export(config: Config, output: str | None = None, formats: str | None = 
     requested, explicit = parse_formats(formats)
     chosen = choose_formats(requested, explicit)
     float32 = dataclasses.replace(config, model=dataclasses.replace(config.model, mixed_precision=False))
-    model, threshold = load_trained(float32)
+    model, rule = load_trained(float32)
     model_dir = Path(config.train.model_dir)
     out = Path(output).resolve() if output else model_dir / EXPORT_DIR
     protected = {"config folder": Path(config.base_dir), "model folder": model_dir}
     out = prepare_output_dir(out, "export folder (--output)", protected)
     extra = {"source": str(model_dir / BEST_MODEL), "config": str(Path(config.source).resolve())}
-    return export_model(model, out, chosen, threshold, check, extra)
+    return export_model(model, out, chosen, rule, check, extra)

@@ -1,4 +1,6 @@
-"""Mask clean-up after the threshold: keep the largest component, fill holes."""
+"""Probabilities to masks: the threshold, then the clean-up (keep the largest component, fill holes)."""
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -31,3 +33,49 @@ def to_mask(probs: np.ndarray, threshold: float, keep_largest: bool = False, hol
     if holes:
         mask = fill_holes(mask)
     return mask
+
+
+def to_labels(probs: np.ndarray, keep_largest: bool = False, holes: bool = False) -> np.ndarray:
+    """Class labels (H, W) uint8 of probabilities (H, W, C): the argmax, then the optional clean-up of each
+    nested region: labels >= k for k = 1 .. C-1 (the cell, then its nucleus), each kept inside the one
+    before it, so a nucleus's holes are filled with nucleus and a cell's with its cytoplasm."""
+    labels = np.argmax(probs, axis=-1).astype(np.uint8)
+    if not (keep_largest or holes):
+        return labels
+    out = np.zeros_like(labels)
+    outer = np.ones(labels.shape, bool)
+    for k in range(1, probs.shape[-1]):
+        region = to_mask((labels >= k).astype(np.float32), 0.5, keep_largest, holes) > 127
+        outer = region & outer
+        out[outer] = k
+    return out
+
+
+@dataclass(frozen=True)
+class MaskRule:
+    """How probabilities become the mask that is written and scored: the threshold, then the clean-up."""
+
+    threshold: float = 0.5
+    keep_largest: bool = False
+    fill_holes: bool = False
+
+    def apply(self, probs: np.ndarray) -> np.ndarray:
+        """0/255 uint8 mask of probabilities (H, W); class labels (to_labels, no threshold) of (H, W, C)."""
+        if probs.ndim == 3:
+            return to_labels(probs, self.keep_largest, self.fill_holes)
+        return to_mask(probs, self.threshold, self.keep_largest, self.fill_holes)
+
+    def describe(self) -> str:
+        steps = [name for name, on in (("keep the largest component", self.keep_largest),
+                                       ("fill holes", self.fill_holes)) if on]
+        return f"threshold {self.threshold:.2f}, clean-up: {' and '.join(steps) or 'none'}"
+
+
+def mask_rule(info: dict, keep_largest: bool | str = "auto", fill_holes: bool | str = "auto") -> MaskRule:
+    """The rule of a trained model: model_info.json's threshold, and each clean-up as the config sets it,
+    or as validation chose it where the config says "auto" (off when model_info.json has no choice)."""
+    def pick(key: str, setting: bool | str) -> bool:
+        return bool(info.get(key, False)) if setting == "auto" else bool(setting)
+
+    return MaskRule(float(info.get("threshold", 0.5)), pick("keep_largest", keep_largest),
+                    pick("fill_holes", fill_holes))

@@ -17,12 +17,15 @@ def predict_batch_size(configured: int | None = None) -> int:
     return configured or PREDICT_BATCH
 
 
+def squeeze_binary(probs: np.ndarray) -> np.ndarray:
+    """Probabilities without their channel axis when there is one channel (a sigmoid head)."""
+    return probs[..., 0] if probs.ndim >= 3 and probs.shape[-1] == 1 else probs
+
+
 def batched(predict: PredictFn, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """predict() over images in batches, concatenated; probabilities (N, H, W)."""
-    out = []
-    for start in range(0, len(images), batch_size):
-        probs = np.asarray(predict(images[start:start + batch_size]))
-        out.append(probs[..., 0] if probs.ndim == 4 else probs)
+    """predict() over images in batches, concatenated; probabilities (N, H, W), or (N, H, W, C) for C > 1."""
+    out = [squeeze_binary(np.asarray(predict(images[start:start + batch_size])))
+           for start in range(0, len(images), batch_size)]
     return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:3], np.float32)
 
 

@@ -3,6 +3,7 @@ overlays; the predictions stream from pure functions over a predict callable."""
 
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -12,19 +13,21 @@ from tqdm import tqdm
 
 from flexunet import plots
 from flexunet.config import Config
-from flexunet.config.sections import PostprocessSection
 from flexunet.data.dataset import resize_image
 from flexunet.data.io import list_images, read_image, read_mask, write_image
+from flexunet.data.labels import to_grey
 from flexunet.errors import ConfigError, DataError
-from flexunet.fsutil import prepare_output_dir
-from flexunet.inference.postprocess import to_mask
-from flexunet.inference.predict import PredictFn, postprocess_predictor, predict_batch_size
-from flexunet.inference.tiling import predict_tiled
+from flexunet.fsutil import atomic_write_text, csv_text, prepare_output_dir
+from flexunet.inference.measures import CELL_COLUMNS, measure_cells
+from flexunet.inference.postprocess import MaskRule
+from flexunet.inference.predict import PredictFn, postprocess_predictor, predict_batch_size, squeeze_binary
+from flexunet.inference.tiling import predict_tiled_many
 from flexunet.model.store import load_trained
 
 Prediction = tuple[Path, np.ndarray, np.ndarray]
 
 MASK_SUFFIX = ".png"
+CELLS_CSV = "cells.csv"
 WRITERS = 2
 MONTAGE = "_montage.png"
 MONTAGE_IMAGES = 8
@@ -88,7 +91,7 @@ def predict_resized(files: list[Path], channels: int, size: tuple[int, int], pre
         chunk = files[start:start + batch_size]
         originals = [read_image(f, channels) for f in chunk]
         x = np.stack([resize_image(img, size).reshape(*size, channels) for img in originals])
-        probs = np.asarray(predict(x.astype(np.float32)))[..., 0]
+        probs = squeeze_binary(np.asarray(predict(x.astype(np.float32))))
         for f, image, p in zip(chunk, originals, probs):
             h, w = image.shape[:2]
             yield f, image, (cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != size else p)
@@ -96,67 +99,99 @@ def predict_resized(files: list[Path], channels: int, size: tuple[int, int], pre
 
 def predict_tiles(files: list[Path], channels: int, tile: int, overlap: int, predict: PredictFn,
                   batch_size: int) -> Iterator[Prediction]:
-    """(file, image, probabilities (H, W)) per file at full resolution, tile by tile (predict_tiled)."""
-    for f in files:
-        image = read_image(f, channels)
-        yield f, image, predict_tiled(image, predict, tile, overlap, batch_size)
+    """(file, image, probabilities (H, W)) per file at full resolution, tile by tile; the tiles of
+    consecutive images share predict calls (predict_tiled_many)."""
+    read: deque[tuple[Path, np.ndarray]] = deque()
+
+    def images() -> Iterator[np.ndarray]:
+        for f in files:
+            read.append((f, read_image(f, channels)))
+            yield read[-1][1]
+
+    for probs in predict_tiled_many(images(), predict, tile, overlap, batch_size):
+        f, image = read.popleft()
+        yield f, image, probs
 
 
-def _mask_image(probs: np.ndarray, threshold: float, binarize: bool, post: PostprocessSection,
-                background: int) -> tuple[np.ndarray, np.ndarray]:
-    """(the mask as written, the 0/255 mask shown in overlays)."""
-    if not binarize:
-        mask = np.clip(probs * 255.0, 0, 255).round().astype(np.uint8)
-        return mask, mask
-    mask = to_mask(probs, threshold, post.keep_largest, post.fill_holes)
-    return np.where(mask > 127, 255, background).astype(np.uint8), mask
+@dataclass(frozen=True)
+class Outputs:
+    """Where and how predictions are written: masks (and overlays) as <stem>.png, cells.csv beside the masks."""
+
+    out: Path
+    merged: Path | None
+    rule: MaskRule
+    binarize: bool = True
+    background: int = 0
+    pixel_size_um: float | None = None
 
 
-def write_predictions(predictions: Iterable[Prediction], out: Path, merged: Path | None, threshold: float,
-                      binarize: bool, post: PostprocessSection, background: int = 0,
-                      masks_dir: Path | None = None, desc: str = "Inferring") -> int:
+def render(image: np.ndarray, probs: np.ndarray, o: Outputs) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """(the mask as written, its overlay on the image, the cells measured) of one prediction.
+
+    One channel: a 0/255 mask at the rule's threshold and clean-up (`background` for background), or
+    the probabilities x 255 when not binarize. Several classes: the grey-coded label PNG
+    (0 background, 128 cytoplasm, 255 nucleus for 3 classes) and a colour overlay.
+    """
+    if probs.ndim == 3:
+        classes = probs.shape[-1]
+        labels = o.rule.apply(probs)
+        nucleus, cytoplasm = labels == classes - 1, (labels > 0) & (labels < classes - 1) if classes > 2 else None
+        return to_grey(labels, classes), plots.label_overlay(image, labels, classes), measure_cells(
+            nucleus, image, cytoplasm, o.pixel_size_um)
+    mask = o.rule.apply(probs)
+    written = (np.where(mask > 127, 255, o.background).astype(np.uint8) if o.binarize
+               else np.clip(probs * 255.0, 0, 255).round().astype(np.uint8))
+    return written, plots.overlay(image, mask if o.binarize else written), measure_cells(
+        mask > 127, image, None, o.pixel_size_um)
+
+
+def write_predictions(predictions: Iterable[Prediction], o: Outputs, masks_dir: Path | None = None,
+                      desc: str = "Inferring") -> int:
     """Write each prediction's mask (and overlay) as <stem>.png, by WRITERS threads while the next
-    predictions are computed, and a montage of the first MONTAGE_IMAGES; returns the count."""
+    predictions are computed, cells.csv with a row per nucleus, and a montage of the first
+    MONTAGE_IMAGES; returns the count."""
 
-    def finish(f: Path, image: np.ndarray, probs: np.ndarray) -> np.ndarray:
-        written, mask = _mask_image(probs, threshold, binarize, post, background)
-        write_image(out / f"{f.stem}{MASK_SUFFIX}", written)
-        if merged is not None:
-            write_image(merged / f"{f.stem}{MASK_SUFFIX}", plots.overlay(image, mask))
-        return mask
+    def finish(f: Path, image: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+        written, overlay, cells = render(image, probs, o)
+        write_image(o.out / f"{f.stem}{MASK_SUFFIX}", written)
+        if o.merged is not None:
+            write_image(o.merged / f"{f.stem}{MASK_SUFFIX}", overlay)
+        return written, [{**c, "file": f.name} for c in cells]
 
-    samples, pending, count = [], deque(), 0
+    samples, pending, cells = [], deque(), []
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
         for f, image, probs in tqdm(predictions, desc=desc, unit="img", leave=False, disable=None):
             pending.append((f, image, pool.submit(finish, f, image, probs)))
             while len(pending) > 4 * WRITERS:
-                count += _collect(pending.popleft(), samples)
+                cells += _collect(pending.popleft(), samples)
         while pending:
-            count += _collect(pending.popleft(), samples)
-    if merged is not None and samples:
-        write_montage(merged / MONTAGE, samples, masks_dir)
-    return count
+            cells += _collect(pending.popleft(), samples)
+    atomic_write_text(o.out / CELLS_CSV, csv_text(cells, CELL_COLUMNS))
+    if o.merged is not None and samples:
+        write_montage(o.merged / MONTAGE, samples, masks_dir)
+    return len({c["file"] for c in cells}) if cells else 0
 
 
-def _collect(item, samples: list) -> int:
+def _collect(item, samples: list) -> list[dict]:
     f, image, job = item
-    mask = job.result()
+    mask, cells = job.result()
     if len(samples) < MONTAGE_IMAGES:
         samples.append((f.name, image, mask))
-    return 1
+    return cells
 
 
 def run_inference(config: Config) -> list[Path]:
     """Segment [infer] images_dir; one mask per input (input's stem, input's size) in output_dir."""
     images_dir = config.require("infer", "images_dir", "for inference")
     files = list_inputs(images_dir, config.where("infer", "images_dir"))
-    model, threshold = load_trained(config)
+    model, rule = load_trained(config)
     out, merged = _outputs(config, "infer", images_dir)
     predict = postprocess_predictor(model, config.postprocess)
     predictions = predict_resized(files, config.model.image_channels, config.model.input_size, predict,
                                   predict_batch_size(config.infer.batch_size))
-    write_predictions(predictions, out, merged, threshold, config.infer.binarize, config.postprocess,
-                      masks_dir=known_masks(config, images_dir))
+    write_predictions(predictions, Outputs(out, merged, rule, config.infer.binarize,
+                                           pixel_size_um=config.infer.pixel_size_um),
+                      known_masks(config, images_dir))
     print(f"Wrote {len(files)} mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
     return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]
 
@@ -173,12 +208,12 @@ def run_tiled_inference(config: Config) -> list[Path]:
     if s.overlapping >= tile:
         raise ConfigError(f"{config.where('tiledinfer', 'overlapping')}: expected less than the "
                           f"tile size {tile}, got {s.overlapping}")
-    model, threshold = load_trained(config)
+    model, rule = load_trained(config)
     out, merged = _outputs(config, "tiledinfer", images_dir)
     predict = postprocess_predictor(model, config.postprocess)
     predictions = predict_tiles(files, config.model.image_channels, tile, s.overlapping, predict,
                                 predict_batch_size(config.infer.batch_size))
-    write_predictions(predictions, out, merged, threshold, s.binarize, config.postprocess, s.background,
+    write_predictions(predictions, Outputs(out, merged, rule, s.binarize, s.background, config.infer.pixel_size_um),
                       known_masks(config, images_dir), desc="Tiled inference")
     print(f"Wrote {len(files)} tiled mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
     return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]

@@ -3,6 +3,7 @@
 import keras
 
 from flexunet.model.losses import LOSSES, METRICS, BatchLoss
+from flexunet.model.names import PROGRESS_METRIC
 from flexunet.registry import look_up_option
 
 OPTIMIZERS = {
@@ -42,11 +43,12 @@ def compile_unet(
     jit_compile: bool | None = None,
     ema_momentum: float | None = None,
 ) -> keras.Model:
-    """Compile with registry names for loss, metrics and optimizer."""
+    """Compile with registry names for loss, metrics and optimizer; PROGRESS_METRIC (mask_dice) is always
+    among the metrics, so the progress line and curves show the Dice of the masks a user gets."""
     model.compile(
         optimizer=make_optimizer(optimizer, learning_rate, clipvalue, ema_momentum=ema_momentum),
         loss=BatchLoss(look_up_option(loss, LOSSES, "loss").__name__),
-        metrics=[look_up_option(m, METRICS, "metrics") for m in metrics],
+        metrics=[look_up_option(m, METRICS, "metrics") for m in dict.fromkeys([*metrics, PROGRESS_METRIC])],
         jit_compile=resolve_jit(jit_compile),
     )
     return model

@@ -35,18 +35,39 @@ def binary_accuracy(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return ops.mean(ops.cast(ops.equal(y, ops.cast(p > 0.5, "float32")), "float32"))
 
 
+def _foreground(y: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
+    """The channels that count for Dice: the one channel of a sigmoid head, or classes 1 .. C-1 of a
+    softmax head (the background, class 0, left out)."""
+    return (y, p) if p.shape[-1] == 1 else (y[..., 1:], p[..., 1:])
+
+
 @_register
 def dice_coef(y_true: Tensor, y_pred: Tensor) -> Tensor:
-    """(2 sum(y p) + 1) / (sum(y) + sum(p) + 1), sums over the whole batch (smooth = 1)."""
-    y, p = _f32(y_true, y_pred)
-    intersection = ops.sum(y * p)
-    return (2.0 * intersection + SMOOTH) / (ops.sum(y) + ops.sum(p) + SMOOTH)
+    """(2 sum(y p) + 1) / (sum(y) + sum(p) + 1), sums over the whole batch (smooth = 1); with C > 1
+    classes the mean of that over the foreground classes 1 .. C-1."""
+    y, p = _foreground(*_f32(y_true, y_pred))
+    axes = tuple(range(len(y.shape) - 1))
+    intersection = ops.sum(y * p, axis=axes)
+    return ops.mean((2.0 * intersection + SMOOTH) / (ops.sum(y, axis=axes) + ops.sum(p, axis=axes) + SMOOTH))
 
 
 @_register
 def dice_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """1 - dice_coef."""
     return 1.0 - dice_coef(y_true, y_pred)
+
+
+@_register
+def categorical_crossentropy(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Mean over pixels of -sum_k y_k log p_k over the C classes of a softmax head, p clipped to [1e-7, 1]."""
+    y, p = _f32(y_true, y_pred)
+    return -ops.mean(ops.sum(y * ops.log(ops.clip(p, EPSILON, 1.0)), axis=-1))
+
+
+@_register
+def cce_dice_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """categorical_crossentropy + dice_loss (the Dice mean over the foreground classes)."""
+    return categorical_crossentropy(y_true, y_pred) + dice_loss(y_true, y_pred)
 
 
 @_register
@@ -160,6 +181,55 @@ def specificity(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return true_negatives / (possible + EPSILON)
 
 
+def _hard_masks(y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor]:
+    """The masks a user gets, as 0/1 floats (B, H, W, K): with one channel, y > 0.5 and p > 0.5 (K = 1);
+    with C > 1 classes, the one-hot argmax of each, background (class 0) dropped (K = C - 1)."""
+    y, p = _f32(y_true, y_pred)
+    classes = p.shape[-1]
+    if classes == 1:
+        return ops.cast(y > 0.5, "float32"), ops.cast(p > 0.5, "float32")
+    truth = ops.one_hot(ops.argmax(y, axis=-1), classes)[..., 1:]
+    pred = ops.one_hot(ops.argmax(p, axis=-1), classes)[..., 1:]
+    return truth, pred
+
+
+@_register
+def mask_dice(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Dice of the masks as written, pooled over the batch: t = y > 0.5, m = p > 0.5 (with C > 1 classes,
+    the argmax's one-hot, per foreground class k, then the mean over k) and
+    Dice_k = 2 sum(t_k m_k) / (sum(t_k) + sum(m_k)), 1 when both are empty.
+
+    Unlike dice_coef it is not dragged down by small probabilities on the background, so on sparse
+    objects (a few nuclei in a large field) it tells how good the masks are.
+    """
+    t, m = _hard_masks(y_true, y_pred)
+    axes = tuple(range(len(t.shape) - 1))
+    intersection = ops.sum(t * m, axis=axes)
+    total = ops.sum(t, axis=axes) + ops.sum(m, axis=axes)
+    return ops.mean(ops.where(total > 0, 2.0 * intersection / ops.maximum(total, 1.0), 1.0))
+
+
+def _class_dice(y_true: Tensor, y_pred: Tensor, channel: int) -> Tensor:
+    t, m = _hard_masks(y_true, y_pred)
+    t, m = t[..., channel], m[..., channel]
+    total = ops.sum(t) + ops.sum(m)
+    return ops.where(total > 0, 2.0 * ops.sum(t * m) / ops.maximum(total, 1.0), 1.0)
+
+
+@_register
+def dice_nucleus(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Dice of the nucleus masks as written (the last class: argmax == C-1; one channel: p > 0.5),
+    pooled over the batch: 2 sum(t m) / (sum(t) + sum(m)), 1 when both are empty."""
+    return _class_dice(y_true, y_pred, -1)
+
+
+@_register
+def dice_cytoplasm(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Dice of the cytoplasm masks as written (class 1 of 3: argmax == 1), pooled over the batch, as
+    dice_nucleus."""
+    return _class_dice(y_true, y_pred, 0)
+
+
 @keras.saving.register_keras_serializable(package="flexunet")
 class BatchLoss(keras.losses.Loss):
     """A registry loss as Keras trains with it: the batch value, once per image.
@@ -185,12 +255,12 @@ LOSSES = {
     fn.__name__: fn
     for fn in (
         binary_crossentropy, dice_loss, bce_dice_loss, jacard_loss, iou_loss, bce_iou_loss,
-        ssim_loss, basnet_hybrid_loss,
+        ssim_loss, basnet_hybrid_loss, categorical_crossentropy, cce_dice_loss,
     )
 }
 
 METRICS = {
     **{fn.__name__: fn for fn in (binary_accuracy, dice_coef, jacard_similarity, iou_coef,
-                                  sensitivity, specificity)},
+                                  sensitivity, specificity, mask_dice, dice_nucleus, dice_cytoplasm)},
     **LOSSES,
 }

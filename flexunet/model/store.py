@@ -9,12 +9,11 @@ import keras
 from flexunet.config import Config
 from flexunet.config.sections import ModelSection
 from flexunet.errors import ModelError
+from flexunet.inference.postprocess import MaskRule, mask_rule
+from flexunet.locks import note_if_training
 from flexunet.model.compile import compile_unet
 from flexunet.model.files import best_model_files, read_info
 from flexunet.model.unet import create_unet
-
-DEFAULT_THRESHOLD = 0.5
-
 
 def unet_from_section(m: ModelSection) -> keras.Model:
     """The UNet the [model] section describes (explicit arguments to create_unet)."""
@@ -86,12 +85,13 @@ def load_unet(config: Config, weights: Path) -> keras.Model:
     return model
 
 
-def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Model, float]:
-    """The best model of [train] model_dir built from [model], and its mask threshold (0..1).
+def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Model, MaskRule]:
+    """The best model of [train] model_dir built from [model], and its mask rule (threshold and clean-up).
 
     An ensemble's model_info.json lists its members; the model returned averages them.
     """
     model_dir = Path(config.train.model_dir)
+    note_if_training(model_dir)
     info = read_info(model_dir)
     files = best_model_files(model_dir, info.get("members", []))
     missing = [f for f in files if not f.exists()]
@@ -110,4 +110,4 @@ def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Mod
     model = members[0] if len(members) == 1 else average_models(members)
     if compile_model:
         compile_from_section(model, config.model)
-    return model, float(info.get("threshold", DEFAULT_THRESHOLD))
+    return model, mask_rule(info, config.postprocess.keep_largest, config.postprocess.fill_holes)

@@ -11,6 +11,7 @@ import numpy as np
 from flexunet import plots
 from flexunet.fsutil import atomic_copy, atomic_save, atomic_write_text
 from flexunet.model.files import BEST_MODEL, LAST_MODEL, STATE_FILE
+from flexunet.model.names import PROGRESS_METRIC
 
 
 def _fmt(value) -> str:
@@ -54,7 +55,8 @@ class HistoryWriter(keras.callbacks.Callback):
         atomic_write_text(self.eval_dir / "history.json", json.dumps(h, indent=1))
         losses = {k: h[k] for k in ("loss", "val_loss") if k in h}
         plots.plot_curves(self.eval_dir / "train_losses.png", epochs, losses, "Train losses")
-        metrics = {c: h[c] for c in self.metric_columns if c in h}
+        plotted = dict.fromkeys([*self.metric_columns, PROGRESS_METRIC, f"val_{PROGRESS_METRIC}"])
+        metrics = {c: h[c] for c in plotted if c in h}
         if metrics:
             plots.plot_curves(self.eval_dir / "train_metrics.png", epochs, metrics, "Train metrics")
 

@@ -13,12 +13,14 @@ from flexunet.config import Config
 from flexunet.data.augment import Augmentor
 from flexunet.data.checks import describe_split
 from flexunet.data.dataset import PairSource, SegmentationBatches, resize_image
+from flexunet.data.graph import in_graph
 from flexunet.data.io import list_images, read_image
 from flexunet.data.sources import Folders, folder_source, sample_spec
 from flexunet.data.splits import Split, member_sources, split_options
 from flexunet.errors import ConfigError, ModelError
 from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
 from flexunet.inference.predict import postprocess_predictor, predict_batch_size
+from flexunet.locks import holding
 from flexunet.model.files import BEST_MODEL, LAST_MODEL, best_model_files, member_dir, write_info
 from flexunet.model.store import (
     average_models,
@@ -37,18 +39,20 @@ from flexunet.training.callbacks import (
     load_state,
 )
 from flexunet.training.distribute import strategy_scope, worker_folder, worker_index
-from flexunet.training.selection import choose_threshold
+from flexunet.training.selection import COSTS_MORE_THAN_A_LITTLE, choose_rule
 
 
 def augmentor(config: Config) -> Augmentor | None:
-    return Augmentor(config.augmentor) if config.generator.augmentation else None
+    if not config.generator.augmentation:
+        return None
+    return Augmentor(config.augmentor, labels=config.model.num_classes > 1)
 
 
 def save_batch_preview(batches: SegmentationBatches, path: Path) -> None:
     """A picture of the first training batch as the model sees it (augmented when enabled)."""
     x, y = batches[0]
     images = [img.astype(np.uint8) for img in x[:8]]
-    masks = [(m[..., 0] * 255).astype(np.uint8) for m in y[:8]]
+    masks = [(m[..., -1] * 255).astype(np.uint8) for m in y[:8]]  # the nucleus: the last class
     plots.image_grid(path, [images, [plots.overlay(i, m) for i, m in zip(images, masks)]],
                      ["images", "masks"], title="First training batch")
     print(f"Saved the first training batch to {path}")
@@ -136,11 +140,13 @@ def run_training(config: Config, verbose: str | int | None = None,
     extra_callbacks run after the toolkit's own.
     """
     config = _worker_outputs(config)
-    splits = training_splits(config)
-    if config.train.ensemble == 1:
-        train_src, val_src, _ = splits[0]
-        return _train_one(config, train_src, val_src, verbose, extra_callbacks)
-    return _train_ensemble(config, splits, verbose, extra_callbacks)
+    t = config.train
+    with holding({config.where("train", "model_dir"): t.model_dir, config.where("train", "eval_dir"): t.eval_dir}):
+        splits = training_splits(config)
+        if t.ensemble == 1:
+            train_src, val_src, _ = splits[0]
+            return _train_one(config, train_src, val_src, verbose, extra_callbacks)
+        return _train_ensemble(config, splits, verbose, extra_callbacks)
 
 
 def _train_ensemble(config: Config, splits: list[Split], verbose: str | int | None, extra_callbacks) -> dict:
@@ -172,10 +178,9 @@ def _train_ensemble(config: Config, splits: list[Split], verbose: str | int | No
         pairs = [(member, val_src) for member, (_, val_src, _) in zip(members, splits)]
     else:
         pairs = [(average_models(members), splits[0][1])]
-    threshold, val_dice = select_threshold(config, pairs)
     keys = ("best_epoch", "best_val_loss", "epochs_run")
     info = {
-        "threshold": threshold, "validation_dice": val_dice,
+        **select_rule(config, pairs),
         "members": names,
         "member_runs": [{k: run.get(k) for k in keys} for run in runs],
         "model": model_signature(config.model), "backend": keras.backend.backend(),
@@ -237,23 +242,41 @@ def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
         save_batch_preview(train_batches, Path(t.eval_dir) / "augmented_batch.png")
     if verbose is None:
         verbose = "auto" if sys.stdout.isatty() else 2
-    model.fit(train_batches, validation_data=val_batches, epochs=t.epochs, initial_epoch=start,
+    train_data, val_data = in_graph(train_batches, t.epochs), in_graph(val_batches)
+    model.fit(train_batches if train_data is None else train_data,
+              steps_per_epoch=None if train_data is None else len(train_batches),
+              validation_data=val_batches if val_data is None else val_data, epochs=t.epochs, initial_epoch=start,
               shuffle=False, callbacks=callbacks, verbose=verbose)
     return finish_training(config, val_src, training.state)
 
 
-def select_threshold(config: Config, pairs: list[tuple[keras.Model, PairSource]]) -> tuple[float, float | None]:
-    """(threshold, validation pixel Dice) for the models on their validation cells, scored on the masks
-    after [postprocess] TTA and clean-up; (0.5, None) when [train] select_threshold is off."""
-    if not config.train.select_threshold:
-        return 0.5, None
+def select_rule(config: Config, pairs: list[tuple[keras.Model, PairSource]]) -> dict:
+    """The mask rule (threshold and clean-up) for the models on their validation cells, as model_info.json
+    keys: the best validation pixel Dice of the masks after [postprocess] TTA and clean-up, the clean-ups
+    set to "auto" chosen with the threshold. Without [train] select_threshold: threshold 0.5, "auto" off."""
     post = config.postprocess
     predictors = [(postprocess_predictor(model, post), source) for model, source in pairs]
-    threshold, val_dice = choose_threshold(predictors, config.mask.threshold, predict_batch_size(),
-                                           post.keep_largest, post.fill_holes)
-    if val_dice is not None:
-        print(f"Threshold {threshold:.2f} gives the best validation pixel Dice {val_dice:.4f}")
-    return threshold, val_dice
+    chosen = choose_rule(predictors if config.train.select_threshold else [], config.mask.threshold,
+                         predict_batch_size(), post.keep_largest, post.fill_holes)
+    rule = chosen.rule
+    if chosen.dice is not None:
+        for option, dice in chosen.options:
+            print(f"  validation pixel Dice {dice:.4f} with {option.describe()}")
+        print(f"Chosen on validation: {rule.describe()} (pixel Dice {chosen.dice:.4f})")
+        best, best_dice = chosen.best_of_all()
+        if best_dice - chosen.dice > COSTS_MORE_THAN_A_LITTLE:
+            fixed = [k for k in ("keep_largest", "fill_holes") if getattr(post, k) != "auto"
+                     and getattr(best, k) != getattr(rule, k)]
+            settings = " and ".join(f"{k} = {getattr(post, k)}" for k in fixed)
+            print(f"warning: {config.where('postprocess', fixed[0])}: {settings} gives validation pixel Dice "
+                  f"{chosen.dice:.4f}, {best.describe()} would give {best_dice:.4f}; your setting is kept "
+                  f"(\"auto\" lets validation decide)")
+    info = {"threshold": rule.threshold, "keep_largest": rule.keep_largest, "fill_holes": rule.fill_holes,
+            "validation_dice": chosen.dice}
+    if chosen.options:
+        info["validation_options"] = [{"keep_largest": o.keep_largest, "fill_holes": o.fill_holes,
+                                       "threshold": o.threshold, "validation_dice": d} for o, d in chosen.options]
+    return info
 
 
 def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
@@ -263,9 +286,8 @@ def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
         raise ModelError(f"{config.where('train', 'model_dir')}: training ended without a finite val_loss, "
                          "so no best model was saved; lower [model] learning_rate or check the masks")
     pairs = [(load_unet(config, Path(t.model_dir) / BEST_MODEL), val_src)] if t.select_threshold else []
-    threshold, val_dice = select_threshold(config, pairs)
     info = {
-        "threshold": threshold, "validation_dice": val_dice, "best_epoch": state.get("best_epoch"),
+        **select_rule(config, pairs), "best_epoch": state.get("best_epoch"),
         "best_val_loss": state.get("best"), "epochs_run": state.get("epoch", -1) + 1,
         "model": model_signature(config.model), "backend": keras.backend.backend(),
         "config": str(Path(config.source).resolve()),

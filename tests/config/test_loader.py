@@ -192,6 +192,22 @@ BAD_CONTENT = [
     ("deep dropout", "[model]\ndropout_rate = 0.25\nnum_layers = 5\n",
      "[model] dropout_rate in {path}: expected dropout_rate x (num_layers - 1) < 1",
      ["got 0.25 x 4 = 1"]),
+    ("binary loss for classes", "[model]\nnum_classes = 3\nloss = \"bce_dice_loss\"\n",
+     "[model] loss in {path}: 'bce_dice_loss' is for one class (a sigmoid head); with num_classes = 3 expected "
+     "one of categorical_crossentropy, cce_dice_loss, dice_loss, dice_coef, mask_dice, dice_nucleus, "
+     "dice_cytoplasm", []),
+    ("binary metric for classes", "[model]\nnum_classes = 3\nmetrics = [\"iou_coef\"]\n",
+     "[model] metrics in {path}: 'iou_coef' is for one class (a sigmoid head)", []),
+    ("class loss for one class", "[model]\nloss = \"categorical_crossentropy\"\n",
+     "[model] loss in {path}: 'categorical_crossentropy' needs class labels (num_classes >= 2), got "
+     "num_classes = 1", []),
+    ("cytoplasm of two classes", "[model]\nnum_classes = 2\nmetrics = [\"dice_cytoplasm\"]\n",
+     "[model] metrics in {path}: 'dice_cytoplasm' needs num_classes >= 3 (background, cytoplasm, nucleus), "
+     "got 2", []),
+    ("blurred labels", "[model]\nnum_classes = 3\n[mask]\nblur = True\n",
+     "[mask] blur in {path}: expected False with num_classes = 3 (label masks are never blurred), got True", []),
+    ("bad clean-up", "[postprocess]\nkeep_largest = maybe\n",
+     "[postprocess] keep_largest in {path}: expected True, False or \"auto\", got 'maybe'", []),
     ("unknown loss", "[model]\nloss = \"bce_iou_los\"\n",
      "[model] loss in {path}: unknown name 'bce_iou_los' (did you mean 'bce_iou_loss'?)",
      ["choices: ", "binary_crossentropy"]),
@@ -317,3 +333,23 @@ def test_every_message_names_file_section_and_key(tmp_path):
         load_config(path)
     assert re.fullmatch(rf"\[augmentor\] probability in {re.escape(str(path))}: expected a number "
                         r">= 0 and <= 1, got 2(\.0)?", str(info.value))
+
+
+@pytest.mark.parametrize("num_classes, loss, metrics", [
+    (1, "binary_crossentropy", ("binary_accuracy",)),
+    (2, "cce_dice_loss", ("dice_nucleus",)),
+    (3, "cce_dice_loss", ("dice_nucleus", "dice_cytoplasm")),
+])
+def test_the_loss_and_metrics_left_out_follow_the_head(tmp_path, num_classes, loss, metrics):
+    path = tmp_path / "c.config"
+    path.write_text(f"[model]\nnum_classes = {num_classes}\n")
+    config = load_config(path)
+    assert (config.model.loss, config.model.metrics) == (loss, metrics)
+
+
+@pytest.mark.parametrize("text, expected", [("auto", "auto"), ('"auto"', "auto"), ("True", True), ("False", False)])
+def test_clean_up_settings(tmp_path, text, expected):
+    path = tmp_path / "c.config"
+    path.write_text(f"[postprocess]\nkeep_largest = {text}\n")
+    assert load_config(path).postprocess.keep_largest == expected
+    assert load_config(tmp_path / "c.config").postprocess.fill_holes == "auto"

@@ -8,6 +8,7 @@ from conftest import tiny_model_section, write_config
 from flexunet.config import load_config
 from flexunet.data.checks import describe_split, warn_about_masks
 from flexunet.data.pairs import Pair, pair_files
+from flexunet.errors import DataError
 from flexunet.training.run import run_training
 
 
@@ -27,7 +28,6 @@ def write_pairs(root, sizes, mask_value=255, mask_sizes=None):
 
 @pytest.mark.parametrize("mask_value, sizes, mask_sizes, expected", [
     (1, [(64, 64)] * 3, None, "masks hold 0/1 values, not 0/255; reading 1 as nucleus"),
-    (0, [(64, 64)] * 3, None, "the sampled masks are all empty"),
     (255, [(64, 64)] * 3, [(32, 32)] * 3, "3 sampled mask(s) differ in size from their image (e.g. cell0.png)"),
     (255, [(64, 64), (80, 48), (64, 64)], None, "image sizes vary (64x64, 80x48); all are resized"),
 ])
@@ -36,6 +36,16 @@ def test_mask_warnings(tmp_path, capsys, mask_value, sizes, mask_sizes, expected
     notes = warn_about_masks(pairs, "[train] mask_datapath in x.config")
     assert any(expected in n for n in notes), notes
     assert f"warning: [train] mask_datapath in x.config: {expected}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mask_value, threshold, largest", [(0, 128, 0), (100, 128, 100), (60, 60, 60)])
+def test_masks_without_a_pixel_above_the_threshold_stop_with_one_line(tmp_path, mask_value, threshold, largest):
+    pairs = write_pairs(tmp_path, [(64, 64)] * 3, mask_value)
+    with pytest.raises(DataError) as info:
+        warn_about_masks(pairs, "[train] mask_datapath in x.config", threshold)
+    assert str(info.value) == (f"[train] mask_datapath in x.config: no pixel above [mask] threshold = {threshold} in "
+                               f"3 sampled masks of {tmp_path / 'masks'} (the largest value is {largest}), so there "
+                               "is no nucleus to learn or score; lower the threshold or check the masks")
 
 
 def test_clean_data_gives_no_warning(tmp_path):

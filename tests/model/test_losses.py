@@ -134,7 +134,22 @@ def np_specificity(y, p):
                  / (np.sum(np.round(np.clip(1 - y, 0, 1))) + 1e-7))
 
 
+def np_mask_dice(y, p):
+    t, m = y > 0.5, p > 0.5
+    total = t.sum() + m.sum()
+    return float(2 * np.sum(t & m) / total) if total else 1.0
+
+
+def np_cce(y, p):
+    return float(-np.mean(np.sum(y * np.log(np.clip(p, 1e-7, 1)), axis=-1)))
+
+
 REFERENCES = {
+    "mask_dice": np_mask_dice,
+    "dice_nucleus": np_mask_dice,
+    "dice_cytoplasm": np_mask_dice,  # on a one-channel head it reads that channel; configs refuse it there
+    "categorical_crossentropy": np_cce,
+    "cce_dice_loss": lambda y, p: np_cce(y, p) + 1 - np_dice(y, p),
     "binary_crossentropy": np_bce,
     "binary_accuracy": lambda y, p: float(np.mean(y == (p > 0.5))),
     "dice_coef": np_dice,
@@ -157,7 +172,17 @@ def test_every_registered_name_has_a_reference():
     assert set(REFERENCES) == set(METRICS)
     assert set(LOSSES) <= set(METRICS)
     assert set(LOSSES) == {"binary_crossentropy", "dice_loss", "bce_dice_loss", "jacard_loss",
-                           "iou_loss", "bce_iou_loss", "ssim_loss", "basnet_hybrid_loss"}
+                           "iou_loss", "bce_iou_loss", "ssim_loss", "basnet_hybrid_loss",
+                           "categorical_crossentropy", "cce_dice_loss"}
+
+
+def test_the_names_configs_check_are_the_registries():
+    """model/names.py (read without Keras when a config is loaded) lists exactly the registered names."""
+    from flexunet.model.compile import OPTIMIZERS
+    from flexunet.model.names import LOSS_NAMES, METRIC_NAMES, MULTI_CLASS_NAMES, OPTIMIZER_NAMES
+
+    assert set(LOSS_NAMES) == set(LOSSES) and set(METRIC_NAMES) == set(METRICS)
+    assert set(OPTIMIZER_NAMES) == set(OPTIMIZERS) and set(MULTI_CLASS_NAMES) <= set(METRICS)
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +215,17 @@ def test_ssim_matches_tf_image_ssim(random_batch):
 def test_ssim_of_identical_images_is_one(random_batch):
     _, p = random_batch
     assert value(losses.ssim_loss, p, p) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_mask_dice_is_not_dragged_down_by_the_background():
+    """A 2x2 object in a 64x64 field, found exactly, with p = 0.3 on every other pixel: the soft Dice is
+    (2 * 4 * 0.9 + 1) / (4 + 4 * 0.9 + 4092 * 0.3 + 1) = 8.2 / 1236.2 = 0.0066, the masks' Dice 1."""
+    y = np.zeros((1, 64, 64, 1), np.float32)
+    y[0, 10:12, 20:22] = 1
+    p = np.where(y > 0, 0.9, 0.3).astype(np.float32)
+    assert value(losses.dice_coef, y, p) == pytest.approx(8.2 / 1236.2, rel=1e-4)
+    assert value(losses.mask_dice, y, p) == 1.0
+    assert value(losses.mask_dice, np.zeros_like(y), np.zeros_like(p)) == 1.0
 
 
 def test_perfect_prediction():
@@ -245,3 +281,60 @@ def test_batch_loss_gives_every_image_the_batch_value():
     np.testing.assert_allclose(per_image, value(losses.bce_iou_loss, y, p), rtol=1e-6)
     assert float(losses.BatchLoss("bce_iou_loss")(y, p)) == pytest.approx(value(losses.bce_iou_loss, y, p), rel=1e-6)
 
+
+
+# ----------------------------------------------------------------------------- several classes (softmax head)
+
+
+def one_hot(labels: np.ndarray, classes: int = 3) -> np.ndarray:
+    return np.eye(classes, dtype=np.float32)[labels]
+
+
+@pytest.fixture(scope="module")
+def three_classes():
+    """Truth and softmax probabilities for 2 images of 4x4 (0 background, 1 cytoplasm, 2 nucleus)."""
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 3, (2, 4, 4))
+    logits = rng.normal(0, 1, (2, 4, 4, 3)) + 2 * one_hot(labels)
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return one_hot(labels), p.astype(np.float32)
+
+
+def np_class_dice(y, p, k):
+    return (2 * np.sum(y[..., k] * p[..., k]) + 1) / (np.sum(y[..., k]) + np.sum(p[..., k]) + 1)
+
+
+def np_hard_dice(y, p, k):
+    t, m = y.argmax(-1) == k, p.argmax(-1) == k
+    total = t.sum() + m.sum()
+    return 2 * np.sum(t & m) / total if total else 1.0
+
+
+def test_multi_class_losses_and_metrics_against_numpy(three_classes):
+    y, p = three_classes
+    cce = -np.mean(np.sum(y * np.log(np.clip(p, 1e-7, 1)), axis=-1))
+    dice = (np_class_dice(y, p, 1) + np_class_dice(y, p, 2)) / 2
+    assert value(losses.categorical_crossentropy, y, p) == pytest.approx(cce, abs=1e-5)
+    assert value(losses.dice_coef, y, p) == pytest.approx(dice, abs=1e-5)
+    assert value(losses.dice_loss, y, p) == pytest.approx(1 - dice, abs=1e-5)
+    assert value(losses.cce_dice_loss, y, p) == pytest.approx(cce + 1 - dice, abs=1e-5)
+    assert value(losses.dice_nucleus, y, p) == pytest.approx(np_hard_dice(y, p, 2), abs=1e-6)
+    assert value(losses.dice_cytoplasm, y, p) == pytest.approx(np_hard_dice(y, p, 1), abs=1e-6)
+    assert value(losses.mask_dice, y, p) == pytest.approx((np_hard_dice(y, p, 1) + np_hard_dice(y, p, 2)) / 2,
+                                                         abs=1e-6)
+
+
+def test_per_class_dice_by_hand():
+    """One 1x4 image: truth [bg, cyto, nuc, nuc], prediction [bg, nuc, nuc, cyto]: nucleus 2*1/(2+2) = 0.5,
+    cytoplasm 0 of 1 + 1 = 0."""
+    y = one_hot(np.array([[[0, 1, 2, 2]]]))
+    p = one_hot(np.array([[[0, 2, 2, 1]]])) * 0.9 + 0.1 / 3
+    assert value(losses.dice_nucleus, y, p) == pytest.approx(0.5)
+    assert value(losses.dice_cytoplasm, y, p) == pytest.approx(0.0)
+    assert value(losses.mask_dice, y, p) == pytest.approx(0.25)
+
+
+def test_the_nucleus_metric_of_one_channel_is_the_thresholded_mask():
+    y = np.array([1, 1, 0, 0], np.float32).reshape(1, 1, 4, 1)
+    p = np.array([0.9, 0.2, 0.7, 0.1], np.float32).reshape(1, 1, 4, 1)
+    assert value(losses.dice_nucleus, y, p) == pytest.approx(2 * 1 / (2 + 2))

@@ -77,8 +77,8 @@ def test_resuming_finished_members_loads_each_best_model_once(trained, tmp_path,
 
 def test_load_trained_averages_the_members(trained):
     folder, config, info = trained
-    model, threshold = load_trained(config)
-    assert model.name == "ensemble" and threshold == info["threshold"]
+    model, rule = load_trained(config)
+    assert model.name == "ensemble" and rule.threshold == info["threshold"]
     x = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3)).astype("float32")
     members = [keras.saving.load_model(folder / "models" / f"member_{k}" / "best_model.keras", safe_mode=True)
                for k in range(2)]
@@ -186,20 +186,27 @@ def test_fold_members_validate_on_their_own_cells(folds_trained):
 
 
 def test_fold_threshold_is_chosen_on_pooled_out_of_fold_counts(folds_trained):
-    """Recomputing the pooled counts by hand gives the saved threshold and Dice."""
+    """Recomputing the pooled counts by hand, for each clean-up, gives the saved threshold, clean-up and Dice."""
     from flexunet.evaluation.scores import best_threshold_from_counts, threshold_counts
     from flexunet.inference.predict import model_predictor
     from flexunet.training.run import training_splits
 
     root, config, info = folds_trained
-    counts = 0
+    counts = {(k, h): 0 for k in (False, True) for h in (False, True)}
     for k, (_, val_src, _) in enumerate(training_splits(config)):
         model = keras.saving.load_model(root / "models" / f"member_{k}" / "best_model.keras", safe_mode=True)
         x, y = val_src.images.astype("float32"), val_src.masks
         probs = np.asarray(model_predictor(model, config.postprocess.tta)(x))[..., 0]
-        counts = counts + threshold_counts(probs, y > config.mask.threshold)
-    threshold, dice = best_threshold_from_counts(counts)
+        for largest, holes in counts:
+            counts[largest, holes] = counts[largest, holes] + threshold_counts(
+                probs, y > config.mask.threshold, keep_largest=largest, holes=holes)
+    best = {option: best_threshold_from_counts(c) for option, c in counts.items()}
+    chosen = (info["keep_largest"], info["fill_holes"])
+    threshold, dice = best[chosen]
     assert threshold == pytest.approx(info["threshold"]) and dice == pytest.approx(info["validation_dice"], abs=1e-6)
+    assert dice >= max(d for _, d in best.values()) - 1e-12
+    assert [o["validation_dice"] for o in info["validation_options"]] == pytest.approx(
+        [best[k, h][1] for k, h in ((False, False), (False, True), (True, False), (True, True))], abs=1e-6)
 
 
 def test_evaluating_eval_cells_a_fold_ensemble_trained_on_warns(folds_trained, capsys):
