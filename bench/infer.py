@@ -2,9 +2,11 @@
 
 python -m bench.infer [--quick] [--repeats 3] [--images 260]
 
-The seed's 31.1 M-parameter UNet (randomly initialised: speed does not depend on the weights). Images:
-the first real 128x128 jpgs (../shared/data) or synthetic ones; raw cells of any size for tiling
-(../shared/data/mini_test, or synthetic sizes). Timed, interleaved, in one process:
+The seed's 31.1 M-parameter UNet, trained for one epoch on the images (so its masks look like nuclei
+and drawing and measuring them costs what it costs in use; the speed of predict does not depend on the
+weights). Images: the first real 128x128 jpgs (../shared/data) or synthetic ones (then the model stays
+untrained); raw cells of any size for tiling (../shared/data/mini_test, or synthetic sizes). Timed,
+interleaved, in one process:
 - bare predict: keras model.predict on the images already read and resized, at batch 8, 16, 32 and 64;
   the best of these is the reference, as a user would pick it;
 - toolkit: what 3.infer does after loading the model (read, resize, predict, resize back, masks,
@@ -18,25 +20,42 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import REAL_DATA, SCRATCH, SHARED, interleaved, parser, seed_model_section, synthetic_images
-from bench.common import timed, write_result
-from flexunet.config.sections import PostprocessSection
+from bench.common import (
+    REAL_DATA,
+    SCRATCH,
+    SHARED,
+    interleaved,
+    parser,
+    seed_model_section,
+    synthetic_images,
+    timed,
+    write_result,
+)
 from flexunet.data.dataset import resize_image
 from flexunet.data.io import list_images, read_image
+from flexunet.inference.postprocess import MaskRule
 from flexunet.inference.predict import model_predictor, predict_batch_size
-from flexunet.inference.run import predict_resized, predict_tiles, write_predictions
-from flexunet.inference.tiling import tile_boxes
+from flexunet.inference.run import Outputs, predict_resized, predict_tiles, write_predictions
+from flexunet.inference.tiling import pad_to_tile, tile_boxes
 
 BATCHES = (8, 16, 32, 64)
 
 
-def model(quick: bool):
+def model(quick: bool, count: int):
+    """The seed's UNet (a tiny one with --quick), trained one epoch on the first `count` real pairs."""
+    from flexunet.data.dataset import MaskOptions, PairSource, SegmentationBatches
+    from flexunet.data.pairs import pair_files
     from flexunet.model.compile import compile_unet
     from flexunet.model.unet import create_unet
 
     m = seed_model_section(**({"num_layers": 4, "base_filters": 4} if quick else {}))
     unet = create_unet((128, 128), 3, 1, m["base_filters"], m["num_layers"], 3, 1, m["dropout_rate"])
-    return compile_unet(unet, m["loss"], tuple(m["metrics"]))
+    compile_unet(unet, m["loss"], tuple(m["metrics"]), "adam", m["learning_rate"], m["clipvalue"])
+    if (REAL_DATA / "images").is_dir():
+        pairs = pair_files(REAL_DATA / "images", REAL_DATA / "masks", "images", "masks")[:count]
+        source = PairSource(pairs, (128, 128), 3, MaskOptions()).cache(progress=False)
+        unet.fit(SegmentationBatches(source, 4, shuffle=True), epochs=1, verbose=0)
+    return unet
 
 
 def image_files(count: int) -> list[Path]:
@@ -57,16 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     args_parser.add_argument("--images", type=int, default=260)
     args = args_parser.parse_args(argv)
     count = 24 if args.quick else args.images
-    unet = model(args.quick)
+    unet = model(args.quick, count)
     files, raws = image_files(count), raw_files(4 if args.quick else 15)
     x = np.stack([resize_image(read_image(f), (128, 128)) for f in files]).astype(np.float32)
     predict = model_predictor(unet)
-    post = PostprocessSection()
     out = SCRATCH / "infer_out"
-    tile, overlap, batch = 128, 32, predict_batch_size()
-    tiles = np.concatenate([np.stack([read_image(f)[y:y + tile, x0:x0 + tile] for y, x0 in tile_boxes(
-        read_image(f).shape[:2], tile, overlap)]) for f in raws if min(read_image(f).shape[:2]) >= tile] or
-        [np.zeros((0, tile, tile, 3), np.uint8)]).astype(np.float32)
+    tile, overlap, batch = 128, 32, predict_batch_size(None, (128, 128))
+    padded = [pad_to_tile(read_image(f), tile) for f in raws]
+    tiles = np.stack([image[y:y + tile, x0:x0 + tile] for image in padded
+                      for y, x0 in tile_boxes(image.shape[:2], tile, overlap)]).astype(np.float32)
 
     def toolkit(merged: bool, tiled: bool = False):
         def work():
@@ -75,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             (out / "merged").mkdir()
             items = (predict_tiles(raws, 3, tile, overlap, predict, batch) if tiled
                      else predict_resized(files, 3, (128, 128), predict, batch))
-            return timed(lambda: write_predictions(items, out / "masks", out / "merged" if merged else None,
-                                                   0.5, True, post))
+            return timed(lambda: write_predictions(items, Outputs(out / "masks", out / "merged" if merged else None,
+                                                                  MaskRule())))
         return work
 
     def bare(data: np.ndarray, size: int):

@@ -10,7 +10,6 @@ import argparse
 import json
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -128,6 +127,48 @@ def speed_table() -> str:
     return "\n".join(lines)
 
 
+def demo_text() -> str:
+    """The demo's timing and held-out scores, from results/demo.json (bash demo.sh --record ...)."""
+    demo = _load("demo")
+    if not demo:
+        return "(no recorded demo run: bash demo.sh --record bench/results/demo.json)"
+    cores = demo["machine"]["usable_cores"]
+    lines = [f"Recorded run (`{demo['command']}`, {cores} CPU cores): {demo['total_seconds'] / 60:.1f} min after "
+             "installation."]
+    held = demo["held_out"]
+    if "nucleus" in held:
+        n = held["nucleus"]
+        lines.append(f"Nucleus model, held-out synthetic cells: pixel Dice {n['pixel_dice']:.3f} "
+                     f"({n['pixel_dice_ci95_low']:.3f} to {n['pixel_dice_ci95_high']:.3f} over cells).")
+    if "classes" in held:
+        c = held["classes"]
+        lines.append(f"Nucleus + cytoplasm over all seven classes: nucleus Dice {c['pixel_dice_nucleus']:.3f}, "
+                     f"cytoplasm Dice {c['pixel_dice_cytoplasm']:.3f}; N/C ratio off by {c['nc_ratio_mae']:.3f} on "
+                     f"average ({100 * c['nc_ratio_mean_relative_error']:.1f} % relative), nucleus area by "
+                     f"{100 * c['nucleus_area_px_mean_relative_error']:.1f} %, over {int(c['cells_found'])} of "
+                     f"{int(c['cells_true'])} held-out cells found.")
+    if "fields" in held:
+        f = held["fields"]
+        lines.append(f"Fields of view: nucleus Dice {f['pixel_dice']:.3f}.")
+    return " ".join(lines)
+
+
+def fields_text() -> str:
+    """The fields-of-view benchmark's figures, from results/fields.json (python -m bench.fields)."""
+    fields = _load("fields")
+    if not fields:
+        return "(not measured yet: python -m bench.fields)"
+    chosen, forced = fields["test_chosen_on_validation"], fields["test_keep_largest_true"]
+    size = fields["settings"]["size"]
+    return (f"Measured by `python -m bench.fields` (bench/results/fields.json): {size}×{size} synthetic fields, "
+            f"the shipped `cpu_train_eval_infer.config` with only its paths and image size changed. On the 10 "
+            f"unseen test fields the nucleus pixel Dice is **{chosen['pixel_dice']:.3f}** ({chosen['pixel_dice_ci95_low']:.3f} "
+            f"to {chosen['pixel_dice_ci95_high']:.3f}) with the clean-up chosen on the 5 validation fields "
+            f"(keep_largest = {bool(chosen['keep_largest'])}, fill_holes = {bool(chosen['fill_holes'])}); the same "
+            f"model with keep_largest = True scores {forced['pixel_dice']:.3f}, and finds {int(forced['cells_found'])} "
+            f"instead of {int(chosen['cells_found'])} of the {int(chosen['cells_true'])} nuclei.")
+
+
 def _load(name: str) -> dict | None:
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -135,7 +176,7 @@ def _load(name: str) -> dict | None:
 
 def blocks() -> dict[str, str]:
     quality = json.loads((RESULTS / "quality.json").read_text())
-    return {"results": results_table(quality), "speed": speed_table()}
+    return {"results": results_table(quality), "speed": speed_table(), "demo": demo_text(), "fields": fields_text()}
 
 
 def rewrite(text: str, generated: dict[str, str]) -> str:

@@ -6,6 +6,7 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
+from flexunet.data.io import write_image
 from flexunet.fsutil import atomic_write_bytes
 
 
@@ -99,6 +100,42 @@ def image_grid(path: str | os.PathLike, rows: list[list[np.ndarray]], row_titles
     if title:
         fig.suptitle(title)
     _save(fig, path)
+
+
+def _fit(image: np.ndarray, side: int) -> np.ndarray:
+    """An RGB image scaled to fit a side x side square (aspect kept), centred on white."""
+    import cv2
+
+    rgb = _as_rgb(image if image.ndim == 3 else image[:, :, None])
+    h, w = rgb.shape[:2]
+    scale = side / max(h, w)
+    small = cv2.resize(np.ascontiguousarray(rgb), (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
+    out = np.full((side, side, 3), 255, np.uint8)
+    y, x = (side - small.shape[0]) // 2, (side - small.shape[1]) // 2
+    out[y:y + small.shape[0], x:x + small.shape[1]] = small
+    return out
+
+
+def tile_grid(path: str | os.PathLike, rows: list[list[np.ndarray]], row_titles: list[str],
+              col_titles: list[str] | None = None, side: int = 160) -> None:
+    """A grid of images drawn with OpenCV (milliseconds, where image_grid's matplotlib takes a second): one
+    list per row, each image fitted into a side x side square, row titles on the left, column titles on top."""
+    import cv2
+
+    label_w, head, gap = 110, 22 if col_titles else 4, 4
+    n_cols = max(len(r) for r in rows)
+    canvas = np.full((head + len(rows) * (side + gap), label_w + n_cols * (side + gap), 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for c, title in enumerate(col_titles or []):
+        cv2.putText(canvas, title[:20], (label_w + c * (side + gap) + 2, 15), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    for r, row in enumerate(rows):
+        top = head + r * (side + gap)
+        cv2.putText(canvas, row_titles[r][:16], (4, top + side // 2), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        for c, image in enumerate(row):
+            left = label_w + c * (side + gap)
+            canvas[top:top + side, left:left + side] = _fit(image, side)
+    write_image(path, canvas, durable=True)
 
 
 def histogram(path: str | os.PathLike, values: list[float], xlabel: str, title: str) -> None:

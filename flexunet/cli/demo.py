@@ -1,6 +1,11 @@
-"""The README demo: synthetic raw Herlev cells through the Pap-Smear project's own scripts, end to end."""
+"""The README demo: synthetic raw Herlev cells through the Pap-Smear project's own scripts, end to end: the
+nucleus model, then nucleus + cytoplasm over all seven classes (per-cell N/C ratio), optionally fields
+of view with several cells each (--fields)."""
 
 import csv
+import json
+import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -11,50 +16,103 @@ from flexunet.cli.guard import guarded
 from flexunet.cli.guard import parser as command_parser
 from flexunet.config.edit import write_variant
 from flexunet.errors import FlexUNetError
-from flexunet.fsutil import prepare_output_dir
+from flexunet.fsutil import atomic_write_text, prepare_output_dir
+from flexunet.generators.fields import write_fields
+from flexunet.generators.herlev import CLASSES
 from flexunet.generators.synthetic import write_raw_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "projects" / "Pap-Smear"
-STEPS = [
-    ("generate 13 copies per raw cell", "generator/1.generate.sh"),
-    ("split by source cell", "generator/2.split_master.sh", "--ratios", "0.7", "0.15", "0.15"),
-    ("inspect the data set", "0.dataset_inspector.sh"),
-    ("train", "1.train.sh"),
-    ("evaluate", "2.evaluate.sh"),
-    ("infer", "3.infer.sh"),
-    ("tiled inference on raw cells", "4.tiled_infer.sh"),
-    ("inspect the model", "model_inspect.sh"),
-]
+RATIOS = ("--ratios", "0.7", "0.15", "0.15")
+CLASSES_CONFIG, FIELDS_CONFIG = "./all_classes_train_eval_infer.config", "./fields_train_eval_infer.config"
+PARTS = {  # part: (config, [(title, script, *args)])
+    "nucleus": (None, [
+        ("generate 13 copies per raw cell", "generator/1.generate.sh"),
+        ("split by source cell", "generator/2.split_master.sh", *RATIOS),
+        ("inspect the data set", "0.dataset_inspector.sh"),
+        ("train", "1.train.sh"),
+        ("evaluate", "2.evaluate.sh"),
+        ("infer", "3.infer.sh"),
+        ("tiled inference on raw cells", "4.tiled_infer.sh"),
+        ("inspect the model", "model_inspect.sh"),
+    ]),
+    "classes": (CLASSES_CONFIG, [
+        ("label masks of all seven classes", "generator/3.generate_labels.sh"),
+        ("split by cell, stratified by class", "generator/4.split_all_classes.sh", *RATIOS),
+        ("train nucleus + cytoplasm", "1.train.sh"),
+        ("evaluate per class and per cell", "2.evaluate.sh"),
+        ("infer labels and cells.csv", "3.infer.sh"),
+    ]),
+    "fields": (FIELDS_CONFIG, [
+        ("inspect the fields of view", "0.dataset_inspector.sh"),
+        ("train on fields of view", "1.train.sh"),
+        ("evaluate on unseen fields", "2.evaluate.sh"),
+        ("infer fields", "3.infer.sh"),
+    ]),
+}
 CPU_SIZED = {
     "model": {"base_filters": "8", "num_layers": "4", "learning_rate": "0.002"},
     "train": {"epochs": "14", "batch_size": "8", "patience": "5", "reducer_patience": "3", "ensemble": "1",
-              "ensemble_base_filters": "[]",
-              "epoch_change_infer": "True", "num_infer_images": "4"},
+              "ensemble_base_filters": "[]", "epoch_change_infer": "True", "num_infer_images": "4"},
     "generator": {"augmentation": "False"},
-    "infer": {"images_dir": '"./Pap-Smear/severe_dysplastic/test/images"'},
+    "infer": {"images_dir": '"./Pap-Smear/severe_dysplastic/test/images"', "pixel_size_um": "0.25"},
     "tiledinfer": {"images_dir": '"./mini_test"', "overlapping": "32"},
 }
+FIELD_SIZE = 256
+FIELDS_DATA = {"train": {"image_datapath": '"./fields/train/images"', "mask_datapath": '"./fields/train/masks"',
+                         "model_dir": '"./models_fields"', "eval_dir": '"./eval_fields"', "epochs": "40",
+                         "epoch_change_infer": "False"},
+               "eval": {"image_datapath": '"./fields/valid/images"', "mask_datapath": '"./fields/valid/masks"',
+                        "output_dir": '"./fields_eval_output"'},
+               "test": {"image_datapath": '"./fields/test/images"', "mask_datapath": '"./fields/test/masks"',
+                        "output_dir": '"./fields_test_eval_output"'},
+               "infer": {"images_dir": '"./fields/test/images"', "output_dir": '"./fields_test_output"',
+                         "merged_dir": '"./fields_test_output_merged"', "pixel_size_um": "None"},
+               "model": {"image_width": str(FIELD_SIZE), "image_height": str(FIELD_SIZE)}}
+
+
+def cpu_sized(epochs: int | None, **more: dict) -> dict:
+    """CPU_SIZED (a small UNet that trains in about a minute), with `more` keys per section on top."""
+    overrides = {section: dict(values) for section, values in CPU_SIZED.items()}
+    for section, values in more.items():
+        overrides.setdefault(section, {}).update(values)
+    if epochs:
+        overrides["train"]["epochs"] = str(epochs)
+    return overrides
 
 
 def demo_config(shipped: Path, target: Path, epochs: int | None) -> None:
     """The shipped config with CPU-sized overrides (a small UNet that trains in about a minute)."""
-    overrides = {section: dict(values) for section, values in CPU_SIZED.items()}
-    if epochs:
-        overrides["train"]["epochs"] = str(epochs)
-    write_variant(shipped, target, overrides,
+    write_variant(shipped, target, cpu_sized(epochs),
                   "The README demo's CPU-sized variant of projects/Pap-Smear/train_eval_infer.config")
 
 
-def prepare(workdir: Path, cells: int, seed: int, epochs: int | None) -> Path:
-    """A copy of projects/Pap-Smear inside workdir, with synthetic raw cells and a mini_test folder."""
+def prepare(workdir: Path, cells: int, seed: int, epochs: int | None, parts: list[str]) -> Path:
+    """A copy of projects/Pap-Smear inside workdir, its configs CPU-sized, with synthetic raw cells (and
+    fields of view) and a mini_test folder."""
     prepare_output_dir(workdir, "demo folder", {"repository": REPO})
     project = workdir / "Pap-Smear"
     shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("models*", "eval*", "*_output*", "Pap-Smear",
-                                                                     "Smear2005-master", "New database pictures"))
+                                                                     "Smear2005-*", "New database pictures"))
     demo_config(PROJECT / "train_eval_infer.config", project / "train_eval_infer.config", epochs)
     raw = write_raw_dataset(project / "generator" / "New database pictures", {"severe_dysplastic": cells}, seed)
     print(f"Drew {raw['total']} synthetic raw cells (BMP + palette -d.bmp) in {raw['output_dir']}")
+    if "classes" in parts:
+        every = write_raw_dataset(project / "generator" / "All classes", {c: max(6, cells // 12) for c in CLASSES},
+                                  seed + 2)
+        print(f"Drew {every['total']} synthetic raw cells of all seven classes in {every['output_dir']}")
+        label_config = project / "generator" / "image_label_generator.config"
+        write_variant(label_config, label_config, {"generator": {"base_dir": '"./All classes"'}},
+                      "The demo's variant: the synthetic cells of all seven classes")
+        write_variant(PROJECT / CLASSES_CONFIG, project / CLASSES_CONFIG,
+                      cpu_sized(epochs, infer={"images_dir": '"./Pap-Smear/all_classes/test/images"'},
+                                train={"epoch_change_infer": "False"}),
+                      "The README demo's CPU-sized variant of all_classes_train_eval_infer.config")
+    if "fields" in parts:
+        fields = write_fields(project / "fields", size=FIELD_SIZE, seed=seed)
+        print(f"Drew fields of view {fields['counts']} in {fields['output_dir']}")
+        write_variant(PROJECT / "cpu_train_eval_infer.config", project / FIELDS_CONFIG, cpu_sized(None, **FIELDS_DATA),
+                      "The README demo's fields of view: the CPU config with other paths and image size")
     extra = write_raw_dataset(workdir / "unseen_raw", {"severe_dysplastic": 6}, seed + 1)
     mini = project / "mini_test"
     mini.mkdir()
@@ -63,16 +121,19 @@ def prepare(workdir: Path, cells: int, seed: int, epochs: int | None) -> Path:
     return project
 
 
-def run_steps(project: Path) -> dict[str, float]:
-    """Run the project's scripts in order; stop at the first failure."""
+def run_steps(project: Path, parts: list[str]) -> dict[str, float]:
+    """Run the project's scripts in order, part by part; stop at the first failure."""
     seconds = {}
-    for title, script, *extra in STEPS:
-        print(f"\n=== {title}: {script} {' '.join(extra)}", flush=True)
-        start = time.perf_counter()
-        done = subprocess.run(["bash", str(project / script), *extra], cwd=project)
-        seconds[title] = time.perf_counter() - start
-        if done.returncode != 0:
-            raise FlexUNetError(f"demo step '{title}' ({script}) failed with exit code {done.returncode}")
+    for part in parts:
+        config, steps = PARTS[part]
+        env = {**os.environ, **({"CONFIG": config} if config else {})}
+        for title, script, *extra in steps:
+            print(f"\n=== {title}: {'CONFIG=' + config + ' ' if config else ''}{script} {' '.join(extra)}", flush=True)
+            start = time.perf_counter()
+            done = subprocess.run(["bash", str(project / script), *extra], cwd=project, env=env)
+            seconds[title] = time.perf_counter() - start
+            if done.returncode != 0:
+                raise FlexUNetError(f"demo step '{title}' ({script}) failed with exit code {done.returncode}")
     return seconds
 
 
@@ -85,6 +146,10 @@ ASSETS = {
     "tiled_test_output_merged/_montage.png": "demo_tiled_inference_montage.png",
     "test_eval_output/dice_histogram.png": "demo_dice_histogram.png",
     "test_eval_output/worst_cases.png": "demo_worst_cases.png",
+    "all_classes_test_output_merged/_montage.png": "demo_classes_montage.png",
+    "all_classes_test_eval_output/worst_cases.png": "demo_classes_worst_cases.png",
+    "all_classes_test_eval_output/bland_altman_nc_ratio.png": "demo_classes_bland_altman_nc_ratio.png",
+    "fields_test_output_merged/_montage.png": "demo_fields_montage.png",
 }
 
 
@@ -92,7 +157,7 @@ def copy_assets(project: Path, assets: Path) -> None:
     """Copy the demo's pictures (synthetic data only) to `assets` under stable names."""
     assets.mkdir(parents=True, exist_ok=True)
     previews = sorted((project / "epoch_change_infer").glob("epoch_*.png"))
-    pictures = dict(ASSETS)
+    pictures = {source: name for source, name in ASSETS.items() if (project / source).exists()}
     if previews:
         pictures[str(previews[-1].relative_to(project))] = "demo_epoch_change_infer.png"
     for source, name in pictures.items():
@@ -100,50 +165,89 @@ def copy_assets(project: Path, assets: Path) -> None:
     print(f"Copied {len(pictures)} pictures to {assets}")
 
 
-def held_out_dice(project: Path) -> dict[str, float]:
-    with open(project / "test_eval_output" / "evaluation.csv") as handle:
-        return {row["metric"]: float(row["value"]) for row in csv.DictReader(handle)}
+def held_out(project: Path, folder: str = "test_eval_output") -> dict[str, float]:
+    """The held-out evaluation's numeric metrics."""
+    scores = {}
+    with open(project / folder / "evaluation.csv") as handle:
+        for row in csv.DictReader(handle):
+            try:
+                scores[row["metric"]] = float(row["value"])
+            except ValueError:
+                continue
+    return scores
 
 
-def report(project: Path, seconds: dict[str, float]) -> None:
-    scores = held_out_dice(project)
+def _interval(scores: dict, key: str = "pixel_dice") -> str:
+    return f"{scores[key]:.4f} (95 % interval over cells {scores[key + '_ci95_low']:.3f} to {scores[key + '_ci95_high']:.3f})"
+
+
+def report(project: Path, seconds: dict[str, float], parts: list[str]) -> dict:
+    """Print the timings, the held-out scores and where the outputs are; return them."""
     print("\n=== demo finished in {:.0f} s".format(sum(seconds.values())))
     for title, s in seconds.items():
-        print(f"  {title:32s} {s:6.1f} s")
-    print(f"Held-out test cells (never seen in training or model selection): "
-          f"pixel Dice {scores['pixel_dice']:.4f} (95 % interval over cells {scores['pixel_dice_ci95_low']:.3f} "
-          f"to {scores['pixel_dice_ci95_high']:.3f}), IoU {scores['pixel_iou']:.4f}, "
-          f"mean per-image Dice {scores['mean_dice']:.4f} over {int(scores['images'])} images "
-          f"of {int(scores['source_cells'])} source cells")
+        print(f"  {title:36s} {s:6.1f} s")
+    scores = held_out(project)
+    print(f"Held-out test cells (never seen in training or model selection): pixel Dice {_interval(scores)}, "
+          f"IoU {scores['pixel_iou']:.4f}, mean per-image Dice {scores['mean_dice']:.4f} over "
+          f"{int(scores['images'])} images of {int(scores['source_cells'])} source cells")
+    if "classes" in parts:
+        c = held_out(project, "all_classes_test_eval_output")
+        print(f"All seven classes, held-out cells: nucleus Dice {_interval(c, 'pixel_dice_nucleus')}, cytoplasm Dice "
+              f"{_interval(c, 'pixel_dice_cytoplasm')}; N/C ratio error {c['nc_ratio_mae']:.3f} mean absolute "
+              f"({100 * c['nc_ratio_mean_relative_error']:.1f} % relative) over {int(c['cells_found'])} of "
+              f"{int(c['cells_true'])} cells found")
+    if "fields" in parts:
+        f = held_out(project, "fields_test_eval_output")
+        print(f"Fields of view, held-out fields: nucleus Dice {_interval(f)} with the clean-up chosen on validation "
+              f"(keep_largest = {bool(f['keep_largest'])}, fill_holes = {bool(f['fill_holes'])})")
     places = {
-        "best model": "models/best_model.keras (threshold in models/model_info.json)",
+        "best model": "models/best_model.keras (threshold and clean-up in models/model_info.json)",
         "training curves and CSVs": "eval/train_losses.png, eval/train_metrics.png, eval/*.csv",
         "per-epoch predictions": "epoch_change_infer/",
-        "evaluation": "eval_output/ and test_eval_output/ (evaluation.csv, per_image.csv, PNGs)",
-        "inferred masks": "test_output/ (overlays: test_output_merged/)",
+        "evaluation": "eval_output/ and test_eval_output/ (evaluation.csv, per_image.csv, cells.csv, PNGs)",
+        "inferred masks and cells": "test_output/ (cells.csv; overlays: test_output_merged/)",
         "tiled masks": "tiled_test_output/ (overlays: tiled_test_output_merged/)",
+        "nucleus + cytoplasm": "all_classes_test_output/ and all_classes_test_eval_output/",
         "data set pictures": "inspection/",
     }
     for what, where in places.items():
         print(f"  {what:26s} {project}/{where}")
+    folders = {"nucleus": "test_eval_output", "classes": "all_classes_test_eval_output",
+               "fields": "fields_test_eval_output"}
+    return {"seconds": seconds, "total_seconds": sum(seconds.values()),
+            "held_out": {part: held_out(project, folders[part]) for part in parts}}
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
+            "python": platform.python_version()}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = command_parser(__doc__, None)
+    parser = command_parser(__doc__.splitlines()[0], None)
     parser.add_argument("--workdir", type=Path, default=REPO / "demo_run")
     parser.add_argument("--cells", type=int, default=80, help="synthetic raw cells to draw")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nucleus-only", action="store_true", help="skip the nucleus + cytoplasm part")
+    parser.add_argument("--fields", action="store_true", help="also train on synthetic fields of view")
     parser.add_argument("--assets", type=Path, default=None,
                         help="also copy the demo's pictures to this folder (the README's asset/)")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="write the timings and held-out scores as JSON (bench/results/demo.json)")
     args = parser.parse_args(argv)
+    parts = ["nucleus"] + ([] if args.nucleus_only else ["classes"]) + (["fields"] if args.fields else [])
 
     def work():
         if args.workdir.resolve().parent != REPO:
             raise FlexUNetError(f"--workdir: expected a folder directly inside {REPO} (the project "
                                 f"scripts call ../../*.py), got {args.workdir}")
-        project = prepare(args.workdir, args.cells, args.seed, args.epochs)
-        report(project, run_steps(project))
+        project = prepare(args.workdir, args.cells, args.seed, args.epochs, parts)
+        summary = report(project, run_steps(project, parts), parts)
+        if args.record:
+            record = {"command": "bash demo.sh " + " ".join(argv if argv is not None else sys.argv[1:]),
+                      "parts": parts, "cells": args.cells, "machine": machine(), **summary}
+            atomic_write_text(args.record, json.dumps(record, indent=1) + "\n")
         if args.assets:
             copy_assets(project, args.assets)
 

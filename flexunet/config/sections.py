@@ -133,7 +133,8 @@ class InferSection:
     output_dir: str = key("./test_output", PathSpec(), "Folder for one grayscale mask per image.")
     merged_dir: str | None = key(None, Optional(PathSpec()), "Folder for image+mask overlays; None = none.")
     binarize: bool = key(True, Bool(), "Write 0/255 masks at the model's threshold (else probabilities).")
-    batch_size: int | None = key(None, Optional(Int(min=1)), "Prediction batch size; None = 32.")
+    batch_size: int | None = key(None, Optional(Int(min=1)),
+                                 "Prediction batch size; None = about a million pixels per call (64 at 128x128).")
     pixel_size_um: float | None = key(None, Optional(Float(min=0.0, min_open=True)),
                                       "Micrometres per pixel of the images: cells.csv then gives areas in µm² "
                                       "too (inference and tiled inference); None = pixels only.")

@@ -25,10 +25,11 @@ def cell_pairs(name: str, image: np.ndarray, truth: np.ndarray, pred: np.ndarray
     """(a row per nucleus found in both, matched at IoU >= 0.5, with its measures on each side;
     counts {true, pred, matched}) of one image."""
     (t_nuc, t_cyto), (p_nuc, p_cyto) = regions(truth, num_classes), regions(pred, num_classes)
-    t_rows, p_rows = measure_cells(t_nuc, image, t_cyto), measure_cells(p_nuc, image, p_cyto)
-    pairs = match_cells(t_nuc, p_nuc)
+    t_rows = {r["cell"]: r for r in measure_cells(t_nuc, image, t_cyto)}
+    p_rows = {r["cell"]: r for r in measure_cells(p_nuc, image, p_cyto)}
+    pairs = [(i, j) for i, j in match_cells(t_nuc, p_nuc) if j in p_rows]
     rows = [{"file": name, "true_cell": i, "pred_cell": j,
-             **{f"{w}_{m}": side[k - 1][m] for m in MEASURED for w, side, k in (("true", t_rows, i), ("pred", p_rows, j))}}
+             **{f"{w}_{m}": side[k][m] for m in MEASURED for w, side, k in (("true", t_rows, i), ("pred", p_rows, j))}}
             for i, j in pairs]
     return rows, {"true": len(t_rows), "pred": len(p_rows), "matched": len(pairs)}
 

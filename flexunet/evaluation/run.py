@@ -75,7 +75,7 @@ def run_evaluation(config: Config, section: str = "eval") -> dict:
     names = class_names(classes) if classes > 1 else ()
     rows, probs = score_predictions(postprocess_predictor(model, config.postprocess), source.images,
                                     source.masks, [p.image.name for p in source.pairs], rule,
-                                    predict_batch_size(config.eval.batch_size))
+                                    predict_batch_size(config.eval.batch_size, config.model.input_size))
     herlev = herlev_classes(s.image_datapath)
     for row in rows:
         row["herlev_class"] = herlev.get(row["file"], "")

@@ -63,8 +63,8 @@ def draw_cell(rng: np.random.Generator, grey: bool = False) -> tuple[np.ndarray,
     labels = np.zeros(shape, np.uint8)
     labels[cytoplasm] = CYTOPLASM_LABEL
     labels[nucleus] = NUCLEUS_LABEL
-    background = _colour((212, 196, 214), 18, rng)
-    cyto_colour = _colour(((150, 175, 205), (205, 155, 190), (165, 160, 210))[int(rng.integers(3))], 15, rng)
+    background = _colour((214, 200, 216), 12, rng)
+    cyto_colour = _colour(((140, 170, 205), (200, 135, 175), (155, 150, 205))[int(rng.integers(3))], 12, rng)
     darkness = rng.uniform(0.42, 0.68)
     nuc_colour = np.clip(cyto_colour * darkness * np.array([0.75, 0.7, 1.0]) + rng.uniform(-10, 10, 3), 0, 255)
 

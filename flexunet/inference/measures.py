@@ -5,10 +5,11 @@ Definitions (lengths in pixels, areas in pixels²; with a pixel size also in µm
 - nucleus: an 8-connected component of the nucleus class;
 - perimeter: regionprops perimeter (the outline's length);
 - equivalent diameter: the diameter of the circle of the same area;
-- longest diameter: the largest Feret (caliper) diameter; shortest: the minor axis of the ellipse
-  with the same second moments;
+- longest and shortest diameter: the major and minor axes of the ellipse with the same second
+  moments (cheap for any number of nuclei, where a caliper diameter needs a convex hull each);
 - elongation: shortest / longest diameter (1 = as wide as long);
 - roundness: area / area of the circle whose diameter is the longest diameter (1 = a disc);
+- nuclei under MIN_NUCLEUS pixels (specks) are not measured;
 - mean brightness: the mean grey level (0..255) of the image inside the nucleus;
 - cytoplasm: the cytoplasm pixels of the nucleus's cell (a connected cell region split between its
   nuclei by a watershed from them);
@@ -22,6 +23,7 @@ import numpy as np
 from skimage.measure import label, regionprops
 from skimage.segmentation import watershed
 
+MIN_NUCLEUS = 5
 CELL_COLUMNS = ["file", "cell", "centroid_x", "centroid_y", "nucleus_area_px", "nucleus_area_um2", "perimeter_px",
                 "equivalent_diameter_px", "longest_diameter_px", "shortest_diameter_px", "elongation", "roundness",
                 "mean_brightness", "cytoplasm_area_px", "cytoplasm_area_um2", "nc_ratio", "nucleus_to_cell"]
@@ -41,22 +43,26 @@ def _ratio(a: float, b: float) -> float:
 def measure_cells(nucleus: np.ndarray, image: np.ndarray, cytoplasm: np.ndarray | None = None,
                   pixel_size_um: float | None = None, name: str = "") -> list[dict]:
     """One row per nucleus (CELL_COLUMNS) of a boolean nucleus mask (H, W) over `image`; with a boolean
-    cytoplasm mask also each cell's cytoplasm and the N/C ratios. Rows are ordered by the nucleus's
-    position (top to bottom, left to right); numbers are floats, NaN where undefined."""
+    cytoplasm mask also each cell's cytoplasm and the N/C ratios. "cell" numbers the 8-connected
+    components top to bottom, left to right (specks, unmeasured, keep their numbers); numbers are
+    floats, NaN where undefined."""
     nuclei = label(nucleus, connectivity=2)
     owners = None
     if cytoplasm is not None:
         owners = watershed(np.zeros(nucleus.shape), markers=nuclei, mask=nucleus | cytoplasm)
+        cyto_areas = np.bincount(owners[cytoplasm], minlength=int(nuclei.max()) + 1)
     um2 = pixel_size_um ** 2 if pixel_size_um else None
     rows = []
-    for k, region in enumerate(regionprops(nuclei, intensity_image=grey(image)), start=1):
+    for region in regionprops(nuclei, intensity_image=grey(image)):
         area = float(region.area)
-        longest = float(region.feret_diameter_max)
+        if area < MIN_NUCLEUS:
+            continue
+        longest = float(region.axis_major_length)
         shortest = float(region.axis_minor_length)
-        cyto = float(np.sum((owners == region.label) & cytoplasm)) if owners is not None else float("nan")
+        cyto = float(cyto_areas[region.label]) if owners is not None else float("nan")
         y, x = region.centroid
         rows.append({
-            "file": name, "cell": k, "centroid_x": float(x), "centroid_y": float(y),
+            "file": name, "cell": region.label, "centroid_x": float(x), "centroid_y": float(y),
             "nucleus_area_px": area, "nucleus_area_um2": area * um2 if um2 else float("nan"),
             "perimeter_px": float(region.perimeter), "equivalent_diameter_px": float(region.equivalent_diameter_area),
             "longest_diameter_px": longest, "shortest_diameter_px": shortest,
@@ -69,11 +75,13 @@ def measure_cells(nucleus: np.ndarray, image: np.ndarray, cytoplasm: np.ndarray 
 
 
 def match_cells(truth: np.ndarray, pred: np.ndarray, min_iou: float = 0.5) -> list[tuple[int, int]]:
-    """(truth nucleus, predicted nucleus) numbers (1-based, in measure_cells order) of the nuclei that
-    overlap with IoU >= min_iou; each nucleus matches at most one (at IoU > 0.5 the match is unique)."""
+    """(truth nucleus, predicted nucleus) numbers (measure_cells' "cell") of the nuclei that overlap with
+    IoU >= min_iou; each nucleus matches at most one (at IoU > 0.5 the match is unique)."""
     t, p = label(truth, connectivity=2), label(pred, connectivity=2)
     pairs = []
     for region in regionprops(t):
+        if region.area < MIN_NUCLEUS:
+            continue
         inside = p[t == region.label]
         candidates, counts = np.unique(inside[inside > 0], return_counts=True)
         for candidate, overlap in sorted(zip(candidates, counts), key=lambda c: -c[1]):

@@ -8,13 +8,14 @@ import numpy as np
 from flexunet.config.sections import PostprocessSection
 
 PredictFn = Callable[[np.ndarray], np.ndarray]
-PREDICT_BATCH = 32
+PREDICT_PIXELS = 64 * 128 * 128  # about a million pixels per predict call: measured best, bench/results/infer.json
 
 
-def predict_batch_size(configured: int | None = None) -> int:
-    """Images per prediction call: the configured batch size, else PREDICT_BATCH (the one policy for
-    threshold selection, evaluation, inference and tiled inference)."""
-    return configured or PREDICT_BATCH
+def predict_batch_size(configured: int | None = None, size: tuple[int, int] = (128, 128)) -> int:
+    """Images per prediction call (the one policy for threshold selection, evaluation, inference and tiled
+    inference): the configured batch size, else as many model inputs of `size` as PREDICT_PIXELS holds
+    (64 at 128 x 128, 4 at 512 x 512)."""
+    return configured or max(1, PREDICT_PIXELS // (size[0] * size[1]))
 
 
 def squeeze_binary(probs: np.ndarray) -> np.ndarray:

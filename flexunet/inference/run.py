@@ -15,7 +15,7 @@ from flexunet import plots
 from flexunet.config import Config
 from flexunet.data.dataset import resize_image
 from flexunet.data.io import list_images, read_image, read_mask, write_image
-from flexunet.data.labels import to_grey
+from flexunet.data.labels import read_labels, to_grey
 from flexunet.errors import ConfigError, DataError
 from flexunet.fsutil import atomic_write_text, csv_text, prepare_output_dir
 from flexunet.inference.measures import CELL_COLUMNS, measure_cells
@@ -66,21 +66,28 @@ def known_masks(config: Config, images_dir: str) -> Path | None:
     return None
 
 
-def write_montage(path: Path, samples: list[tuple[str, np.ndarray, np.ndarray]], masks_dir: Path | None) -> None:
-    """input | ground truth (when known) | prediction | overlay, one column per sample image."""
-    names, images, preds = zip(*samples)
+def write_montage(path: Path, samples: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+                  masks_dir: Path | None, num_classes: int = 1) -> None:
+    """input | ground truth (when known) | prediction | overlay, one column per sample (name, image, mask as
+    written, overlay)."""
+    names, images, masks, overlays = zip(*samples)
     rows, titles = [list(images)], ["input"]
     if masks_dir is not None:
         truths = []
         for name, image in zip(names, images):
             found = sorted(masks_dir.glob(f"{Path(name).stem}.*"))
-            truth = read_mask(found[0]) if found else np.zeros(image.shape[:2], np.uint8)
-            truths.append(plots.overlay(image, cv2.resize(truth, image.shape[1::-1]), (255, 255, 0)))
+            if num_classes > 1:
+                labels = read_labels(found[0], num_classes) if found else np.zeros(image.shape[:2], np.uint8)
+                truths.append(plots.label_overlay(image, cv2.resize(labels, image.shape[1::-1],
+                                                                    interpolation=cv2.INTER_NEAREST), num_classes))
+            else:
+                truth = read_mask(found[0]) if found else np.zeros(image.shape[:2], np.uint8)
+                truths.append(plots.overlay(image, cv2.resize(truth, image.shape[1::-1]), (255, 255, 0)))
         rows.append(truths)
         titles.append("ground truth")
-    rows += [list(preds), [plots.overlay(i, m) for i, m in zip(images, preds)]]
+    rows += [list(masks), list(overlays)]
     titles += ["prediction", "overlay"]
-    plots.image_grid(path, rows, titles, [n[:16] for n in names])
+    plots.tile_grid(path, rows, titles, [n[:18] for n in names])
 
 
 def predict_resized(files: list[Path], channels: int, size: tuple[int, int], predict: PredictFn,
@@ -123,6 +130,7 @@ class Outputs:
     binarize: bool = True
     background: int = 0
     pixel_size_um: float | None = None
+    num_classes: int = 1
 
 
 def render(image: np.ndarray, probs: np.ndarray, o: Outputs) -> tuple[np.ndarray, np.ndarray, list[dict]]:
@@ -151,12 +159,12 @@ def write_predictions(predictions: Iterable[Prediction], o: Outputs, masks_dir: 
     predictions are computed, cells.csv with a row per nucleus, and a montage of the first
     MONTAGE_IMAGES; returns the count."""
 
-    def finish(f: Path, image: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    def finish(f: Path, image: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
         written, overlay, cells = render(image, probs, o)
         write_image(o.out / f"{f.stem}{MASK_SUFFIX}", written)
         if o.merged is not None:
             write_image(o.merged / f"{f.stem}{MASK_SUFFIX}", overlay)
-        return written, [{**c, "file": f.name} for c in cells]
+        return written, overlay, [{**c, "file": f.name} for c in cells]
 
     samples, pending, cells = [], deque(), []
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
@@ -168,15 +176,15 @@ def write_predictions(predictions: Iterable[Prediction], o: Outputs, masks_dir: 
             cells += _collect(pending.popleft(), samples)
     atomic_write_text(o.out / CELLS_CSV, csv_text(cells, CELL_COLUMNS))
     if o.merged is not None and samples:
-        write_montage(o.merged / MONTAGE, samples, masks_dir)
+        write_montage(o.merged / MONTAGE, samples, masks_dir, o.num_classes)
     return len({c["file"] for c in cells}) if cells else 0
 
 
 def _collect(item, samples: list) -> list[dict]:
     f, image, job = item
-    mask, cells = job.result()
+    mask, overlay, cells = job.result()
     if len(samples) < MONTAGE_IMAGES:
-        samples.append((f.name, image, mask))
+        samples.append((f.name, image, mask, overlay))
     return cells
 
 
@@ -188,9 +196,10 @@ def run_inference(config: Config) -> list[Path]:
     out, merged = _outputs(config, "infer", images_dir)
     predict = postprocess_predictor(model, config.postprocess)
     predictions = predict_resized(files, config.model.image_channels, config.model.input_size, predict,
-                                  predict_batch_size(config.infer.batch_size))
+                                  predict_batch_size(config.infer.batch_size, config.model.input_size))
     write_predictions(predictions, Outputs(out, merged, rule, config.infer.binarize,
-                                           pixel_size_um=config.infer.pixel_size_um),
+                                           pixel_size_um=config.infer.pixel_size_um,
+                                           num_classes=config.model.num_classes),
                       known_masks(config, images_dir))
     print(f"Wrote {len(files)} mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
     return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]
@@ -212,8 +221,9 @@ def run_tiled_inference(config: Config) -> list[Path]:
     out, merged = _outputs(config, "tiledinfer", images_dir)
     predict = postprocess_predictor(model, config.postprocess)
     predictions = predict_tiles(files, config.model.image_channels, tile, s.overlapping, predict,
-                                predict_batch_size(config.infer.batch_size))
-    write_predictions(predictions, Outputs(out, merged, rule, s.binarize, s.background, config.infer.pixel_size_um),
+                                predict_batch_size(config.infer.batch_size, config.model.input_size))
+    write_predictions(predictions, Outputs(out, merged, rule, s.binarize, s.background, config.infer.pixel_size_um,
+                                           config.model.num_classes),
                       known_masks(config, images_dir), desc="Tiled inference")
     print(f"Wrote {len(files)} tiled mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
     return [out / f"{f.stem}{MASK_SUFFIX}" for f in files]

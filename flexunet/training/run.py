@@ -257,7 +257,8 @@ def select_rule(config: Config, pairs: list[tuple[keras.Model, PairSource]]) -> 
     post = config.postprocess
     predictors = [(postprocess_predictor(model, post), source) for model, source in pairs]
     chosen = choose_rule(predictors if config.train.select_threshold else [], config.mask.threshold,
-                         predict_batch_size(), post.keep_largest, post.fill_holes)
+                         predict_batch_size(None, config.model.input_size), post.keep_largest,
+                         post.fill_holes)
     rule = chosen.rule
     if chosen.dice is not None:
         for option, dice in chosen.options:

@@ -6,8 +6,8 @@ from typing import Sequence
 import numpy as np
 
 from flexunet.data.dataset import PairSource, SegmentationBatches
-from flexunet.evaluation.scores import THRESHOLDS, best_threshold_from_counts, threshold_counts
-from flexunet.inference.postprocess import MaskRule
+from flexunet.evaluation.scores import THRESHOLDS, best_threshold_from_counts, confusion, threshold_counts
+from flexunet.inference.postprocess import MaskRule, to_labels
 from flexunet.inference.predict import PredictFn
 
 CLEANUPS = ((False, False), (False, True), (True, False), (True, True))  # (keep_largest, fill_holes), simplest first
@@ -32,17 +32,33 @@ def allowed(setting: bool | str) -> tuple[bool, ...]:
     return (False, True) if setting == "auto" else (bool(setting),)
 
 
+def label_counts(probs: np.ndarray, truth: np.ndarray, largest: bool, holes: bool) -> np.ndarray:
+    """(TP, FP, FN) summed over the foreground classes of argmax labels (to_labels with the clean-up) of
+    probabilities (N, H, W, C) against class labels (N, H, W)."""
+    counts = np.zeros(3, np.int64)
+    for p, t in zip(probs, truth):
+        pred = to_labels(p, largest, holes)
+        for k in range(1, probs.shape[-1]):
+            counts += confusion(t == k, pred == k)
+    return counts
+
+
 def validation_counts(predict: PredictFn, source: PairSource, mask_threshold: int, batch_size: int,
                       cleanups: Sequence[tuple[bool, bool]] = ((False, False),),
                       candidates: Sequence[float] = THRESHOLDS) -> np.ndarray:
     """(TP, FP, FN) per clean-up and candidate threshold of predict() on `source` (targets > mask_threshold
-    of 255), each mask cleaned up as evaluation and inference write it: (len(cleanups), len(candidates), 3)."""
+    of 255), each mask cleaned up as evaluation and inference write it: (len(cleanups), len(candidates), 3).
+    With several classes (one-hot targets) there is no threshold: the argmax's counts over the foreground
+    classes fill every candidate alike."""
     counts = np.zeros((len(cleanups), len(candidates), 3), np.int64)
     for x, y in SegmentationBatches(source, batch_size):
-        truth = np.rint(y[..., 0] * 255) > mask_threshold
-        probs = np.asarray(predict(x))[..., 0]
+        probs = np.asarray(predict(x))
         for k, (largest, holes) in enumerate(cleanups):
-            counts[k] += threshold_counts(probs, truth, candidates, largest, holes)
+            if y.shape[-1] > 1:
+                counts[k] += label_counts(probs, np.argmax(y, axis=-1), largest, holes)
+            else:
+                counts[k] += threshold_counts(probs[..., 0], np.rint(y[..., 0] * 255) > mask_threshold,
+                                              candidates, largest, holes)
     return counts
 
 

@@ -12,3 +12,19 @@ def test_the_demo_config_is_one_small_unet_of_the_shipped_recipe(tmp_path):
     assert (config.train.ensemble, config.train.ensemble_base_filters) == (1, ())
     assert (config.model.base_filters, config.model.num_layers, config.train.epochs) == (8, 4, 3)
     assert config.model.loss == shipped.model.loss and config.postprocess == shipped.postprocess
+
+
+def test_every_part_of_the_demo_gets_a_config_that_loads_and_its_data(tmp_path):
+    from flexunet.cli.demo import CLASSES_CONFIG, FIELD_SIZE, FIELDS_CONFIG, prepare
+
+    project = prepare(tmp_path / "demo", cells=12, seed=0, epochs=2, parts=["nucleus", "classes", "fields"])
+    classes = load_config(project / CLASSES_CONFIG)
+    assert (classes.model.num_classes, classes.model.loss, classes.train.epochs) == (3, "cce_dice_loss", 2)
+    assert not classes.train.epoch_change_infer
+    fields = load_config(project / FIELDS_CONFIG)
+    assert (fields.model.image_width, fields.model.image_height) == (FIELD_SIZE, FIELD_SIZE)
+    assert fields.postprocess.keep_largest == "auto"
+    raw = project / "generator" / "All classes"
+    assert len([d for d in raw.iterdir() if d.is_dir()]) == 7
+    assert len(list((project / "fields" / "train" / "images").glob("*.png"))) == 30
+    assert len(list((project / "mini_test").glob("*.BMP"))) == 6

@@ -49,6 +49,8 @@ def test_nucleus_is_darker_than_its_cytoplasm(raw):
         grey = image.astype(float).mean(axis=2)
         assert 0.003 < nucleus.mean() < 0.2
         assert grey[labels == 1].mean() - grey[nucleus].mean() > 30, cell.stem
+        colour = np.asarray(image, float)
+        assert np.linalg.norm(colour[labels == 1].mean(0) - colour[labels == 0].mean(0)) > 25, cell.stem
 
 
 def test_same_seed_same_bytes_other_seed_other_cells(tmp_path):

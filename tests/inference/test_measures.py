@@ -29,7 +29,7 @@ def test_a_nucleus_in_its_cell_by_hand():
     assert row["nc_ratio"] == pytest.approx(16 / 48) and row["nucleus_to_cell"] == pytest.approx(16 / 64)
     assert row["mean_brightness"] == pytest.approx(50.0, abs=0.01)
     assert row["equivalent_diameter_px"] == pytest.approx(2 * math.sqrt(16 / math.pi))
-    assert 4 < row["longest_diameter_px"] <= math.hypot(4, 4)  # between the side and the outer diagonal
+    assert row["longest_diameter_px"] == pytest.approx(4 * math.sqrt(1.25), rel=1e-3)  # a 4x4 square's axes
 
 
 def test_shape_measures_of_a_disc_and_a_bar():
@@ -39,24 +39,31 @@ def test_shape_measures_of_a_disc_and_a_bar():
     image = np.zeros((41, 41), np.uint8)
     (d,) = measure_cells(disc, image)
     (b,) = measure_cells(bar, image)
-    # a digital disc of radius 15: 709 px; its Feret diameter is about 2r + 1 = 31, so roundness is near
-    # 709 / (pi 15.5^2) = 0.94; the ellipse's minor axis is about 2r
-    assert d["nucleus_area_px"] == 709 and 0.9 < d["elongation"] <= 1.0 and 0.88 < d["roundness"] < 0.96
+    # a digital disc of radius 15: 709 px, both ellipse axes about 2r = 30, so roundness 709 / (pi 15^2) = 1.003;
+    # a 4 x 30 bar: axes 4 sqrt((30^2 - 1) / 12) = 34.6 and 4 sqrt((4^2 - 1) / 12) = 4.47
+    assert d["nucleus_area_px"] == 709 and d["elongation"] == pytest.approx(1.0, abs=0.02)
+    assert d["roundness"] == pytest.approx(709 / (math.pi * 15 ** 2), abs=0.02)
+    assert b["longest_diameter_px"] == pytest.approx(4 * math.sqrt((30 ** 2 - 1) / 12), rel=1e-3)
+    assert b["shortest_diameter_px"] == pytest.approx(4 * math.sqrt((4 ** 2 - 1) / 12), rel=1e-3)
     assert b["elongation"] < 0.2 and b["roundness"] < 0.2
     assert b["nucleus_area_px"] == 120 and math.isnan(b["nc_ratio"]) and math.isnan(b["nucleus_area_um2"])
 
 
 def test_two_touching_cells_share_their_cytoplasm_by_watershed():
-    """Two 2x2 nuclei in one 4x12 cell region: each nucleus gets the cytoplasm nearer to it, 20 px each."""
-    nucleus = rect((6, 14), 2, 2, 2, 2) | rect((6, 14), 2, 10, 2, 2)
+    """Two 3x3 nuclei (columns 2-4 and 9-11) in one 4x12 cell region (columns 1-12): each nucleus gets the
+    cytoplasm nearer to it, 48 - 18 = 30 px split 15 and 15."""
+    nucleus = rect((6, 14), 2, 2, 3, 3) | rect((6, 14), 2, 9, 3, 3)
     cell = rect((6, 14), 1, 1, 4, 12)
     rows = measure_cells(nucleus, np.zeros((6, 14), np.uint8), cell & ~nucleus)
     assert [r["cell"] for r in rows] == [1, 2] and rows[0]["centroid_x"] < rows[1]["centroid_x"]
-    assert [r["cytoplasm_area_px"] for r in rows] == [20, 20]
+    assert [r["cytoplasm_area_px"] for r in rows] == [15, 15]
 
 
-def test_no_nucleus_no_rows():
+def test_no_nucleus_no_rows_and_specks_are_not_measured():
     assert measure_cells(np.zeros((8, 8), bool), np.zeros((8, 8, 3), np.uint8)) == []
+    specks = rect((8, 8), 0, 0, 2, 2) | rect((8, 8), 4, 4, 3, 3)   # 4 px: a speck; 9 px: a nucleus
+    rows = measure_cells(specks, np.zeros((8, 8), np.uint8))
+    assert [(r["cell"], r["nucleus_area_px"]) for r in rows] == [(2, 9.0)]
 
 
 def test_matching_by_iou():

@@ -104,3 +104,15 @@ def test_allowed(setting, values):
 ])
 def test_the_rule_of_a_trained_model(info, keep, holes, expected):
     assert mask_rule(info, keep, holes) == expected
+
+
+def test_several_classes_are_scored_on_their_argmax_labels_without_a_threshold():
+    """One 1x6 image: truth [bg, cyto, cyto, nuc, nuc, bg]; the prediction gets one cytoplasm pixel wrong
+    (nucleus instead): cytoplasm TP 1 FN 1, nucleus TP 2 FP 1 -> summed TP 3, FP 1, FN 1: Dice 6/8. Every
+    threshold candidate gets the same counts, so the threshold stays 0.5."""
+    truth = np.array([[[0, 1, 1, 2, 2, 0]]], np.uint8)
+    source = PairSource([None], (1, 6), 1, MaskOptions(num_classes=3))
+    source.images, source.masks = np.zeros((1, 1, 6, 1), np.uint8), truth
+    probs = np.eye(3, dtype=np.float32)[np.array([[[0, 1, 2, 2, 2, 0]]])] * 0.8 + 0.2 / 3
+    chosen = choose_rule([(lambda images: probs[:len(images)], source)], 128, 4, False, False)
+    assert chosen.rule == MaskRule(0.5, False, False) and chosen.dice == pytest.approx(6 / 8)

@@ -1,0 +1,101 @@
+"""Your own images: fields of view with several cells each. The clean-up is chosen on validation, so keeping
+the largest component (one object per image) is not applied to images that hold several nuclei."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from conftest import tiny_model_section, write_config
+from flexunet.config import load_config
+from flexunet.generators.fields import draw_field, write_fields
+
+SIZE = 128
+
+
+def metrics(path):
+    with open(path, newline="") as handle:
+        return {r["metric"]: r["value"] for r in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def fields(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fields")
+    drawn = write_fields(root / "fields", {"train": 24, "valid": 6, "test": 8}, size=SIZE, seed=5)
+    folders = {s: {k: f'"{root / "fields" / s / k}"' for k in ("images", "masks")} for s in ("train", "valid", "test")}
+
+    def config(name: str, **postprocess):
+        return load_config(write_config(
+            root, name=name, model=tiny_model_section(image_width=SIZE, image_height=SIZE, base_filters=8,
+                                                      learning_rate=3e-3, loss='"bce_dice_loss"',
+                                                      metrics=["dice_coef"]),
+            train={"epochs": 30, "batch_size": 4, "patience": 0, "validation": '"eval"', "seed": 2,
+                   "image_datapath": folders["train"]["images"], "mask_datapath": folders["train"]["masks"]},
+            eval={"image_datapath": folders["valid"]["images"], "mask_datapath": folders["valid"]["masks"]},
+            test={"image_datapath": folders["test"]["images"], "mask_datapath": folders["test"]["masks"],
+                  "output_dir": f'"./test_{name}"'},
+            postprocess=postprocess))
+
+    from flexunet.evaluation.run import run_evaluation
+    from flexunet.training.run import run_training
+
+    chosen = config("auto.config")
+    info = run_training(chosen, verbose=0)
+    forced = config("forced.config", keep_largest=True)
+    return {"root": root, "drawn": drawn, "info": info, "auto": run_evaluation(chosen, "test"),
+            "forced": run_evaluation(forced, "test")}
+
+
+def test_fields_hold_several_small_nuclei(fields):
+    assert fields["drawn"]["objects_per_field"][1] >= 4
+    assert 0.002 < fields["drawn"]["nucleus_coverage"] < 0.03
+
+
+def test_validation_turns_keep_largest_off_and_the_unseen_fields_reach_090(fields):
+    info, auto = fields["info"], fields["auto"]
+    assert info["keep_largest"] is False
+    options = {(o["keep_largest"], o["fill_holes"]): o["validation_dice"] for o in info["validation_options"]}
+    assert options[(True, False)] < options[(False, False)] - 0.2
+    assert auto["pixel_dice"] >= 0.90 and auto["keep_largest"] is False
+
+
+def test_keep_largest_set_by_hand_loses_the_other_nuclei(fields):
+    """The same model with keep_largest = True (set explicitly, so it wins): one nucleus per field."""
+    auto, forced = fields["auto"], fields["forced"]
+    assert forced["keep_largest"] is True
+    assert forced["pixel_dice"] < auto["pixel_dice"] - 0.2
+    assert forced["cells_found"] <= 8 < auto["cells_found"]
+
+
+def test_the_inspector_counts_objects_per_mask(fields):
+    from flexunet.data.inspect import describe_objects, inspect_split
+
+    result = inspect_split(fields["root"] / "fields" / "test" / "images", fields["root"] / "fields" / "test" / "masks")
+    assert max(result["objects"]) >= 3
+    assert describe_objects(result).startswith(f"objects per mask {min(result['objects'])} to {max(result['objects'])}")
+
+
+@pytest.mark.parametrize("grey", [True, False])
+def test_fields_are_grey_or_rgb_and_deterministic(grey):
+    a, mask = draw_field(np.random.default_rng(1), 96, grey=grey)
+    b, _ = draw_field(np.random.default_rng(1), 96, grey=grey)
+    assert a.shape == ((96, 96) if grey else (96, 96, 3)) and np.array_equal(a, b)
+    assert set(np.unique(mask)) <= {0, 255}
+
+
+def test_grey_fields_train_and_infer_with_one_channel(tmp_path):
+    """Grey images work with image_channels = 1 (and, in the tests above, 3: replicated)."""
+    from flexunet.inference.run import run_inference
+    from flexunet.training.run import run_training
+
+    write_fields(tmp_path / "f", {"train": 4, "valid": 2, "test": 2}, size=64, seed=1)
+    f = tmp_path / "f"
+    config = load_config(write_config(
+        tmp_path, model=tiny_model_section(image_channels=1),
+        train={"epochs": 1, "batch_size": 2, "validation": '"eval"', "image_datapath": f'"{f}/train/images"',
+               "mask_datapath": f'"{f}/train/masks"'},
+        eval={"image_datapath": f'"{f}/valid/images"', "mask_datapath": f'"{f}/valid/masks"'},
+        infer={"images_dir": f'"{f}/test/images"', "output_dir": '"./out"'}))
+    run_training(config, verbose=0)
+    written = run_inference(config)
+    assert len(written) == 2 and all(p.exists() for p in written)
