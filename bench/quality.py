@@ -122,6 +122,9 @@ def score_trained(config, workdir: Path, members: list[str]) -> dict:
     source = holdout_source(config, workdir)
     post, rows = config.postprocess, {}
     scores = score_model(model, rule, source, rot90=post.tta_rot90, rows_out=rows)
+    both = MaskRule(rule.threshold, True, True)  # the clean-up the recipes set before it was chosen on validation
+    scores.update({k.replace("post=True", "post=both"): v for k, v in score_model(
+        model, both, source, (post.tta,), (True,), post.tta_rot90).items() if "selected" in k})
     key = score_key(post.tta, post.tta_rot90, True)
     (workdir / PER_IMAGE_CSV).write_text(csv_text(rows[key], PER_IMAGE_COLUMNS))
     files = best_model_files(workdir / "models", members) if members else []

@@ -21,13 +21,15 @@ PLAIN = "tta=False,post=False,threshold=0.5"
 LABELS = {  # also the row order
     "seed": "seed recipe (7 levels, 31.1 M parameters)",
     "ensemble_mixed5": "shipped `train_eval_infer.config` (ensemble of 3 × 8 + 2 × 16 filters, soft targets, "
-                       "8-view TTA)",
+                       "8-view TTA, keep_largest and fill_holes set)",
     "ensemble_mixed6": "ensemble of 3 × 8 + 3 × 16 filters, soft targets, 8-view TTA",
     "ensemble_mixed_rot90": "ensemble of 3 × 8 + 1 × 16 filters, soft targets, 8-view TTA",
     "ensemble_mixed": "ensemble of 3 × 8 + 1 × 16 filters, soft targets, flip TTA",
     "ensemble_soft_rot90": "ensemble of 3 × 8 filters, soft targets, 8-view TTA",
     "ensemble_soft": "ensemble of 3 × 8 filters, soft targets, flip TTA (shipped before)",
-    "cpu_soft": "shipped `cpu_train_eval_infer.config` (8 filters, soft targets, seed 137)",
+    "cpu_auto": "shipped `cpu_train_eval_infer.config` (8 filters, soft targets, seed 137, clean-up chosen on "
+                "validation)",
+    "cpu_soft": "8 filters, soft targets, seed 137, keep_largest and fill_holes set (the CPU config before)",
     "ensemble_binarized": "ensemble of 3 × 8 filters, binarized targets",
     "ensemble_folds": "cross-validation ensemble of 3 × 8 filters (`ensemble_folds`), soft targets",
     "ensemble_folds5": "cross-validation ensemble of 5 × 8 filters (`ensemble_folds`), soft targets",

@@ -73,38 +73,38 @@ def csv_text(rows: list[dict], columns: list[str]) -> str:
     return buffer.getvalue()
 
 
-def atomic_save(path: str | os.PathLike, save: Callable[[Path], object]) -> None:
-    """Call save(tmp_path) for a temp path with the same suffix, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        save(str(tmp))
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"writing {path}: {_os_problem(exc)}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Make `target` a copy of `source` in one rename: a hard link where possible, else a copy."""
-    source, target = Path(source), Path(target)
-    tmp = target.with_name(f".{target.name}.link.tmp")
+def _replace_via(tmp: Path, target: Path, write: Callable[[Path], object]) -> None:
+    """write(tmp), then rename tmp over target; a left-over tmp is removed, an OSError names the target."""
     try:
         if tmp.exists():
             tmp.unlink()
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copy2(source, tmp)
+        write(tmp)
         os.replace(tmp, target)
     except OSError as exc:
         raise OutputError(f"writing {target}: {_os_problem(exc)}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def atomic_save(path: str | os.PathLike, save: Callable[[str], object]) -> None:
+    """Call save(tmp_path) for a temp path with the same suffix, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace_via(path.with_name(f".{path.stem}.partial{path.suffix}"), path, lambda tmp: save(str(tmp)))
+
+
+def _link_or_copy(source: Path, tmp: Path) -> None:
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copy2(source, tmp)
+
+
+def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Make `target` a copy of `source` in one rename: a hard link where possible, else a copy."""
+    target = Path(target)
+    _replace_via(target.with_name(f".{target.name}.link.tmp"), target, lambda tmp: _link_or_copy(Path(source), tmp))
 
 
 def is_owned(folder: str | os.PathLike) -> bool:

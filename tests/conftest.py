@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic Pap-smear-like data set, an INI writer, the real data (or a skip)."""
+"""Shared fixtures: a tiny synthetic Pap-smear-like data set, an INI writer, the real data (or a skip,
+or with FLEXUNET_REQUIRE_DATA=1 a failure)."""
 
 import os
 import sys
@@ -130,20 +131,46 @@ def make_tiny_dataset_fixture():
     return make_tiny_dataset
 
 
+REQUIRE_DATA = "FLEXUNET_REQUIRE_DATA"
+
+
+def missing_data(reason: str) -> None:
+    """Skip with `reason`, or, when the environment sets FLEXUNET_REQUIRE_DATA=1 (CI does, in .ci/run),
+    fail with it: there a missing ../shared folder is a broken checkout, not an optional extra."""
+    if os.environ.get(REQUIRE_DATA) == "1":
+        pytest.fail(f"{reason}; {REQUIRE_DATA}=1 requires it (unset the variable to skip instead)",
+                    pytrace=False)
+    pytest.skip(f"{reason} (set {REQUIRE_DATA}=1 to make this a failure)")
+
+
+def require_data(what: str, *paths: Path) -> None:
+    """missing_data() naming the first of `paths` that does not exist; nothing when they all do."""
+    for path in paths:
+        if not Path(path).exists():
+            missing_data(f"{what} not available: {path} not found")
+
+
+def shared_data_folder(root: Path | None = None) -> Path:
+    """`root` (default SHARED_DATA) when it holds what the real-data tests read:
+    Pap-Smear-master/severe_dysplastic/{images,masks} and mini_test; else missing_data()."""
+    root = SHARED_DATA if root is None else Path(root)
+    pap = root / "Pap-Smear-master" / "severe_dysplastic"
+    require_data("real data (the shared Pap-Smear data is not part of the repository)",
+                 pap / "images", pap / "masks", root / "mini_test")
+    return root
+
+
 @pytest.fixture
 def shared_data() -> Path:
-    """The real data folder (../shared/data from the repository root), or a skip when absent."""
-    pap = SHARED_DATA / "Pap-Smear-master" / "severe_dysplastic"
-    if not (pap / "images").is_dir() or not (pap / "masks").is_dir():
-        pytest.skip(f"real data not available: {pap}/{{images,masks}} not found "
-                    "(the shared Pap-Smear data is not part of the repository)")
-    return SHARED_DATA
+    """The real data folder (../shared/data from the repository root), or a skip (a failure with
+    FLEXUNET_REQUIRE_DATA=1) when absent."""
+    return shared_data_folder()
 
 
 @pytest.fixture
 def seed_config() -> Path:
-    if not SEED_CONFIG.is_file():
-        pytest.skip(f"the seed config {SEED_CONFIG} is not available on this machine")
+    """The seed's train_eval_infer.config, or a skip (a failure with FLEXUNET_REQUIRE_DATA=1) when absent."""
+    require_data("the seed config", SEED_CONFIG)
     return SEED_CONFIG
 
 

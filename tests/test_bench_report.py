@@ -82,3 +82,9 @@ def test_generated_blocks_are_replaced_and_others_kept():
     text = "intro\n<!-- bench:results -->\nold\n<!-- /bench -->\n<!-- bench:other -->\nkeep\n<!-- /bench -->\n"
     assert report.rewrite(text, {"results": "new"}) == (
         "intro\n<!-- bench:results -->\nnew\n<!-- /bench -->\n<!-- bench:other -->\nkeep\n<!-- /bench -->\n")
+
+
+def test_the_readme_tables_are_the_committed_results():
+    """README.md's generated blocks (results, speed, demo, fields) equal what bench.report builds from
+    bench/results/ (rewrite them with: python -m bench.report --write)."""
+    assert report.main(["--check"]) == 0

@@ -1,17 +1,22 @@
 """The toolkit's commands: parse the arguments, load the config, call one stage command."""
 
+import importlib
 from pathlib import Path
+from typing import Callable
 
 from flexunet.cli.guard import TRAINING_INTERRUPTED, config_command, guarded, parser
 
 
+def _stage(target: str) -> Callable[[object], object]:
+    """The stage command "module:function", imported only when the command runs (so --help and a
+    config error never import Keras)."""
+    module, _, function = target.partition(":")
+    return lambda config: getattr(importlib.import_module(module), function)(config)
+
+
 def train_main(argv: list[str] | None = None) -> int:
-    def train(config):
-        from flexunet.training.run import run_training
-
-        run_training(config)
-
-    return config_command("Train the UNet described by a config file.", train, argv, TRAINING_INTERRUPTED)
+    return config_command("Train the UNet described by a config file.", _stage("flexunet.training.run:run_training"),
+                          argv, TRAINING_INTERRUPTED)
 
 
 def evaluate_main(argv: list[str] | None = None) -> int:
@@ -27,21 +32,13 @@ def evaluate_main(argv: list[str] | None = None) -> int:
 
 
 def infer_main(argv: list[str] | None = None) -> int:
-    def infer(config):
-        from flexunet.inference.run import run_inference
-
-        run_inference(config)
-
-    return config_command("Segment every image in [infer] images_dir.", infer, argv)
+    return config_command("Segment every image in [infer] images_dir.",
+                          _stage("flexunet.inference.run:run_inference"), argv)
 
 
 def tiled_infer_main(argv: list[str] | None = None) -> int:
-    def tiled(config):
-        from flexunet.inference.run import run_tiled_inference
-
-        run_tiled_inference(config)
-
-    return config_command("Segment large images tile by tile ([tiledinfer]).", tiled, argv)
+    return config_command("Segment large images tile by tile ([tiledinfer]).",
+                          _stage("flexunet.inference.run:run_tiled_inference"), argv)
 
 
 def inspect_main(argv: list[str] | None = None) -> int:
@@ -55,12 +52,8 @@ def inspect_main(argv: list[str] | None = None) -> int:
 
 
 def dataset_main(argv: list[str] | None = None) -> int:
-    def inspect(config):
-        from flexunet.data.run import run_dataset_inspection
-
-        run_dataset_inspection(config)
-
-    return config_command("Inspect the [train]/[eval]/[test] image and mask folders.", inspect, argv)
+    return config_command("Inspect the [train]/[eval]/[test] image and mask folders.",
+                          _stage("flexunet.data.run:run_dataset_inspection"), argv)
 
 
 def export_main(argv: list[str] | None = None) -> int:

@@ -103,7 +103,7 @@ def threshold_counts(probs: np.ndarray, truth: np.ndarray, candidates: Sequence[
     """
     t = truth.astype(bool)
     if not (keep_largest or holes):
-        return np.array([confusion(t, probs > thr) for thr in candidates], dtype=np.int64)
+        return np.array([confusion(t, probs > float(thr)) for thr in candidates], dtype=np.int64)
     return np.array([np.sum([confusion(ti, to_mask(pi, thr, keep_largest, holes) > 127)
                              for pi, ti in zip(probs, t)], axis=0, dtype=np.int64).reshape(3)
                      for thr in candidates], dtype=np.int64)

@@ -26,8 +26,10 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def to_mask(probs: np.ndarray, threshold: float, keep_largest: bool = False, holes: bool = False) -> np.ndarray:
-    """0/255 uint8 mask from probabilities (H, W) at `threshold`, then optional clean-up."""
-    mask = np.where(probs > threshold, 255, 0).astype(np.uint8)
+    """0/255 uint8 mask from probabilities (H, W) at `threshold`, then optional clean-up. The comparison is
+    made in the probabilities' own precision (a Python float threshold), wherever the threshold came from,
+    so choosing the threshold and writing the mask agree on a probability equal to it."""
+    mask = np.where(probs > float(threshold), 255, 0).astype(np.uint8)
     if keep_largest:
         mask = keep_largest_component(mask)
     if holes:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
 
+from conftest import missing_data, require_data
 from flexunet.data.io import read_image
 from flexunet.errors import ConfigError, OutputError
 from flexunet.generators.dataset_generator import (
@@ -163,11 +164,13 @@ def test_bad_sizes_raise_config_error(tmp_path, resize, cropsize, phrase):
 
 
 def test_matches_the_seeds_published_images(tmp_path):
-    files = sorted(MINI_TEST.glob("*.BMP"))[:2] if MINI_TEST.is_dir() else []
+    # gated on exactly what it reads: the raw mini_test cells and the seed's two published image folders
     plain_dir = SEED_OUTPUT / "Pap-Smear-master" / "severe_dysplastic" / "images"
     seamless_dir = SEED_OUTPUT / "Seamless-Pap-Smear-master" / "severe_dysplastic" / "images"
-    if not files or not plain_dir.is_dir() or not seamless_dir.is_dir():
-        pytest.skip(f"shared data not available: {MINI_TEST} or {plain_dir} not found")
+    require_data("shared data", MINI_TEST, plain_dir, seamless_dir)
+    files = sorted(MINI_TEST.glob("*.BMP"))[:2]
+    if not files:
+        missing_data(f"shared data not available: no .BMP cells in {MINI_TEST}")
     for path in files:
         image = read_image(path)
         nucleus = np.zeros(image.shape[:2], bool)

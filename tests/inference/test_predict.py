@@ -191,3 +191,15 @@ def test_postprocess_predictor_calls_the_model_once_per_view(tta, rot90, views):
     out = postprocess_predictor(Model(), PostprocessSection(tta=tta, tta_rot90=rot90))(images)
     assert Model.calls == views
     np.testing.assert_allclose(out, channel_mean(images), atol=1e-6)
+
+
+def test_the_threshold_compares_in_the_probabilities_precision_everywhere():
+    """A float32 probability equal to float32(0.15) is not above the threshold 0.15, whether the threshold is
+    a numpy float64 (threshold selection's candidates) or a Python float (the saved rule)."""
+    from flexunet.evaluation.scores import THRESHOLDS
+    from flexunet.inference.postprocess import MaskRule
+
+    p = np.full((1, 4, 4), np.float32(THRESHOLDS[2]))
+    assert threshold_counts(p, np.ones((1, 4, 4), bool), [THRESHOLDS[2]]).tolist() == [[0, 0, 16]]
+    assert threshold_counts(p, np.ones((1, 4, 4), bool), [THRESHOLDS[2]], keep_largest=True).tolist() == [[0, 0, 16]]
+    assert (MaskRule(float(THRESHOLDS[2])).apply(p[0]) > 127).sum() == 0
