@@ -110,8 +110,11 @@ def run_evaluation(config: Config, section: str = "eval") -> dict:
 
 
 def _dice(scores: dict, suffix: str = "") -> str:
-    return (f"{scores[f'pixel_dice{suffix}']:.4f} ({scores[f'pixel_dice{suffix}_ci95_low']:.4f} to "
-            f"{scores[f'pixel_dice{suffix}_ci95_high']:.4f})")
+    """'Dice (low to high)', or 'Dice (one source cell: no interval)' where the bootstrap has one cell to draw."""
+    dice = f"{scores[f'pixel_dice{suffix}']:.4f}"
+    if scores.get("source_cells", 2) < 2:
+        return f"{dice} (one source cell: no interval)"
+    return f"{dice} ({scores[f'pixel_dice{suffix}_ci95_low']:.4f} to {scores[f'pixel_dice{suffix}_ci95_high']:.4f})"
 
 
 def _report(summary: dict, names: tuple[str, ...], groups: dict, cells: dict, rule: MaskRule) -> None:

@@ -20,7 +20,13 @@ from flexunet.errors import ConfigError, DataError
 from flexunet.fsutil import atomic_write_text, csv_text, prepare_output_dir
 from flexunet.inference.measures import CELL_COLUMNS, measure_cells
 from flexunet.inference.postprocess import MaskRule
-from flexunet.inference.predict import PredictFn, postprocess_predictor, predict_batch_size, squeeze_binary
+from flexunet.inference.predict import (
+    PREDICT_PIXELS,
+    PredictFn,
+    postprocess_predictor,
+    predict_batch_size,
+    squeeze_binary,
+)
 from flexunet.inference.tiling import predict_tiled_many
 from flexunet.model.store import load_trained
 
@@ -29,6 +35,7 @@ Prediction = tuple[Path, np.ndarray, np.ndarray]
 MASK_SUFFIX = ".png"
 CELLS_CSV = "cells.csv"
 WRITERS = 2
+WRITE_AHEAD_PIXELS = 2 * PREDICT_PIXELS
 MONTAGE = "_montage.png"
 MONTAGE_IMAGES = 8
 
@@ -156,8 +163,8 @@ def render(image: np.ndarray, probs: np.ndarray, o: Outputs) -> tuple[np.ndarray
 def write_predictions(predictions: Iterable[Prediction], o: Outputs, masks_dir: Path | None = None,
                       desc: str = "Inferring") -> int:
     """Write each prediction's mask (and overlay) as <stem>.png, by WRITERS threads while the next
-    predictions are computed, cells.csv with a row per nucleus, and a montage of the first
-    MONTAGE_IMAGES; returns the count."""
+    predictions are computed (up to WRITE_AHEAD_PIXELS of images waiting, about two predict calls),
+    cells.csv with a row per nucleus, and a montage of the first MONTAGE_IMAGES; returns the count."""
 
     def finish(f: Path, image: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[dict]]:
         written, overlay, cells = render(image, probs, o)
@@ -167,11 +174,15 @@ def write_predictions(predictions: Iterable[Prediction], o: Outputs, masks_dir: 
         return written, overlay, [{**c, "file": f.name} for c in cells]
 
     samples, pending, cells = [], deque(), []
+    waiting = 0
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
         for f, image, probs in tqdm(predictions, desc=desc, unit="img", leave=False, disable=None):
             pending.append((f, image, pool.submit(finish, f, image, probs)))
-            while len(pending) > 4 * WRITERS:
-                cells += _collect(pending.popleft(), samples)
+            waiting += probs.shape[0] * probs.shape[1]
+            while len(pending) > WRITERS and waiting > WRITE_AHEAD_PIXELS:
+                done = pending.popleft()
+                waiting -= done[1].shape[0] * done[1].shape[1]
+                cells += _collect(done, samples)
         while pending:
             cells += _collect(pending.popleft(), samples)
     atomic_write_text(o.out / CELLS_CSV, csv_text(cells, CELL_COLUMNS))

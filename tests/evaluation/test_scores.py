@@ -36,3 +36,14 @@ def test_summary_pools_pixels_and_averages_images():
     assert s["pixel_precision"] == pytest.approx(9 / 11) and s["pixel_recall"] == pytest.approx(9 / 12)
     assert s["mean_dice"] == pytest.approx((16 / 18 + 1 + 2 / 5) / 3)
     assert s["pixel_dice_ci95_low"] <= s["pixel_dice"] <= s["pixel_dice_ci95_high"]
+
+
+@pytest.mark.parametrize("cells, expected", [
+    (1, "0.9000 (one source cell: no interval)"),
+    (2, "0.9000 (0.8500 to 0.9500)"),
+])
+def test_a_dice_line_gives_an_interval_only_over_two_or_more_cells(cells, expected):
+    from flexunet.evaluation.run import _dice
+
+    scores = {"source_cells": cells, "pixel_dice": 0.9, "pixel_dice_ci95_low": 0.85, "pixel_dice_ci95_high": 0.95}
+    assert _dice(scores) == expected
