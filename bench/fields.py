@@ -1,10 +1,11 @@
 """Your own images: synthetic fields of view (several cells each, nuclei about 0.7 % of the pixels) and the
 shipped CPU config with only its paths and image size changed.
 
-python -m bench.fields [--quick] [--size 512] [--seed 0]
+python -m bench.fields [--quick] [--size 512] [--seed 0] [--variant SECTION.KEY=VALUE ... --out FILE]
 Draws 30 training, 5 validation and 10 test fields, trains the CPU config on them (clean-up chosen on the
 validation fields), scores the 10 unseen test fields, and scores the same model again with keep_largest
-= True (the old default) to show what one-object clean-up costs on several cells per image.
+= True (the old default) to show what one-object clean-up costs on several cells per image. Each --variant
+changes one more key of the config (e.g. train.batch_size=4); write such a run to its own --out file.
 """
 
 import dataclasses
@@ -18,8 +19,9 @@ from flexunet.generators.fields import write_fields
 CPU_CONFIG = ROOT / "projects" / "Pap-Smear" / "cpu_train_eval_infer.config"
 
 
-def fields_config(folder, size: int, quick: bool):
-    """The CPU config with the fields' paths and image size (and, --quick, a tiny model for a smoke test)."""
+def fields_config(folder, size: int, quick: bool, variants: tuple[str, ...] = ()):
+    """The CPU config with the fields' paths and image size (and, --quick, a tiny model for a smoke test),
+    then each SECTION.KEY=VALUE of `variants`."""
     data = {s: {k: f'"{folder / "fields" / s / k}"' for k in ("images", "masks")} for s in ("train", "valid", "test")}
     keys = {"model": {"image_width": str(size), "image_height": str(size)},
             "train": {"image_datapath": data["train"]["images"], "mask_datapath": data["train"]["masks"],
@@ -31,6 +33,10 @@ def fields_config(folder, size: int, quick: bool):
     if quick:
         keys["model"].update(base_filters="4", num_layers="3")
         keys["train"].update(epochs="2")
+    for variant in variants:
+        where, value = variant.split("=", 1)
+        section, key = where.split(".", 1)
+        keys.setdefault(section, {})[key] = value
     return load_config(write_variant(CPU_CONFIG, folder / "train_eval_infer.config", keys,
                                      drop=("infer", "tiledinfer")))
 
@@ -42,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     args_parser = parser(__doc__.splitlines()[0], repeats=1)
     args_parser.add_argument("--size", type=int, default=512)
     args_parser.add_argument("--seed", type=int, default=0)
+    args_parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = args_parser.parse_args(argv)
     size = 64 if args.quick else args.size
-    folder = SCRATCH / f"fields_{size}"
+    folder = SCRATCH / f"fields_{size}" / "_".join(["run", *args.variant]).replace("=", "-")
     drawn = write_fields(folder / "fields", size=size, seed=args.seed)
-    config = fields_config(folder, size, args.quick)
+    config = fields_config(folder, size, args.quick, tuple(args.variant))
     info = run_training(config, verbose=2)
     chosen = run_evaluation(config, "test")
     forced = dataclasses.replace(config, postprocess=dataclasses.replace(config.postprocess, keep_largest=True))
@@ -64,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
           f"validation (keep_largest {chosen['keep_largest']}, fill_holes {chosen['fill_holes']}); "
           f"{largest['pixel_dice']:.4f} with keep_largest = True")
     write_result("fields", args, {"size": size, "seed": args.seed, "config": str(CPU_CONFIG),
-                                  "changed": "paths and image size only"}, result)
+                                  "changed": ", ".join(["paths and image size", *args.variant]),
+                                  "variants": args.variant}, result)
     return 0
 
 

@@ -31,6 +31,7 @@ LABELS = {  # also the row order
     "ensemble_soft": "ensemble of 3 × 8 filters, soft targets, flip TTA (shipped before)",
     "cpu_auto": "shipped `cpu_train_eval_infer.config` (8 filters, soft targets, seed 137, clean-up chosen on "
                 "validation)",
+    "cpu_batch4": "the shipped CPU config with `[train] batch_size = 4` (4 times the steps per epoch)",
     "cpu_soft": "8 filters, soft targets, seed 137, keep_largest and fill_holes set (the CPU config before)",
     "ensemble_binarized": "ensemble of 3 × 8 filters, binarized targets",
     "ensemble_folds": "cross-validation ensemble of 3 × 8 filters (`ensemble_folds`), soft targets",
@@ -186,7 +187,22 @@ def fields_text() -> str:
             f"fill_holes = {bool(chosen['fill_holes'])}); the same model with keep_largest = True scores "
             f"{forced['pixel_dice']:.3f}, and finds {int(forced['cells_found'])} instead of "
             f"{int(chosen['cells_found'])} of the {int(chosen['cells_true'])} nuclei. Training ran "
-            f"{fields['epochs_run']} epochs (best {fields['best_epoch']}). {target}")
+            f"{fields['epochs_run']} epochs (best {fields['best_epoch']}). {target}{smaller_batch_text(train)}")
+
+
+def smaller_batch_text(train: int) -> str:
+    """The same fields with one more key changed, [train] batch_size (results/fields_batch4.json), if measured."""
+    run = _load("fields_batch4")
+    if not run:
+        return ""
+    batch = int(next(v.split("=", 1)[1] for v in run["settings"]["variants"] if v.startswith("train.batch_size=")))
+    chosen = run["test_chosen_on_validation"]
+    return (f" With `[train] batch_size = {batch}` as well ({math.ceil(train / batch)} steps per epoch; "
+            f"`python -m bench.fields --variant train.batch_size={batch} --out bench/results/fields_batch4.json`), "
+            f"the same fields reach **{chosen['pixel_dice']:.3f}** ({chosen['pixel_dice_ci95_low']:.3f} to "
+            f"{chosen['pixel_dice_ci95_high']:.3f}) after {run['epochs_run']} epochs (best {run['best_epoch']}), "
+            f"finding {int(chosen['cells_found'])} of the {int(chosen['cells_true'])} nuclei (with keep_largest = "
+            f"True: {run['test_keep_largest_true']['pixel_dice']:.3f}). With few images, lower the batch size.")
 
 
 def _load(name: str) -> dict | None:
