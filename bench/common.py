@@ -35,6 +35,15 @@ def parser(description: str, repeats: int = 3) -> argparse.ArgumentParser:
     return parsed
 
 
+def add_overrides(keys: dict[str, dict[str, str]], overrides: list[str] | tuple[str, ...]) -> dict:
+    """`keys` (section -> key -> INI value) with each "SECTION.KEY=VALUE" of `overrides` set on top."""
+    for item in overrides:
+        target, _, value = item.partition("=")
+        section, _, key_name = target.partition(".")
+        keys.setdefault(section, {})[key_name] = value
+    return keys
+
+
 def machine() -> dict:
     """CPU model and flags, cores, RAM, load, platform and package versions."""
     info = {"platform": platform.platform(), "python": platform.python_version(),

@@ -11,7 +11,7 @@ changes one more key of the config (e.g. train.batch_size=4); write such a run t
 import dataclasses
 import sys
 
-from bench.common import ROOT, SCRATCH, parser, write_result
+from bench.common import ROOT, SCRATCH, add_overrides, parser, write_result
 from flexunet.config import load_config
 from flexunet.config.edit import write_variant
 from flexunet.generators.fields import write_fields
@@ -33,10 +33,7 @@ def fields_config(folder, size: int, quick: bool, variants: tuple[str, ...] = ()
     if quick:
         keys["model"].update(base_filters="4", num_layers="3")
         keys["train"].update(epochs="2")
-    for variant in variants:
-        where, value = variant.split("=", 1)
-        section, key = where.split(".", 1)
-        keys.setdefault(section, {})[key] = value
+    add_overrides(keys, variants)
     return load_config(write_variant(CPU_CONFIG, folder / "train_eval_infer.config", keys,
                                      drop=("infer", "tiledinfer")))
 

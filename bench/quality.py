@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from bench.common import REAL_DATA, RESULTS, machine
+from bench.common import REAL_DATA, RESULTS, add_overrides, machine
 from flexunet.config import load_config
 from flexunet.config.edit import read_ini, write_variant
 from flexunet.data.dataset import MaskOptions, PairSource
@@ -79,10 +79,7 @@ def derived_config(recipe: Path, workdir: Path, epochs: int | None, overrides: l
         keys["train"]["validation"] = '"grouped"'
     if epochs:
         keys["train"]["epochs"] = str(epochs)
-    for item in overrides:
-        target, _, value = item.partition("=")
-        section, _, key_name = target.partition(".")
-        keys.setdefault(section, {})[key_name] = value
+    add_overrides(keys, overrides)
     return write_variant(recipe, workdir / "train_eval_infer.config", keys, drop=("infer", "tiledinfer", "test"))
 
 

@@ -19,7 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import REAL_DATA, ROOT, SCRATCH, SEED_CODE, SEED_CONFIG, parser, summary, write_result
+from bench.common import (
+    REAL_DATA,
+    ROOT,
+    SCRATCH,
+    SEED_CODE,
+    SEED_CONFIG,
+    add_overrides,
+    parser,
+    summary,
+    write_result,
+)
 from flexunet.config.edit import write_variant
 from flexunet.data.pairs import pair_files, source_cell_id
 
@@ -52,10 +62,7 @@ def project(name: str, data: Path, epochs: int, overrides: list[str] = ()) -> Pa
     folder.mkdir(parents=True)
     keys = {"train": {"epochs": str(epochs), "image_datapath": f'"{data / "images"}"',
                       "mask_datapath": f'"{data / "masks"}"', "create_backup": "False"}}
-    for item in overrides:
-        target, _, value = item.partition("=")
-        section, _, key_name = target.partition(".")
-        keys.setdefault(section, {})[key_name] = value
+    add_overrides(keys, overrides)
     write_variant(SEED_CONFIG, folder / "train_eval_infer.config", keys, "the seed's config, benchmark copy")
     return folder
 

@@ -60,13 +60,16 @@ def label_scores(name: str, truth: np.ndarray, pred: np.ndarray, names: Sequence
     """Per-image row of class-label maps: each foreground class's scores (dice_<name>, ...), and the
     scores of the foreground classes' counts summed (dice, iou, ...; background never counts)."""
     row = {"file": name, "source_cell": source_cell_id(name)}
-    totals = np.zeros(3, np.int64)
-    for k, class_name in enumerate(names[1:], start=1):
-        counts = confusion(truth == k, pred == k)
-        totals += counts
-        row.update(count_scores(*counts, f"_{class_name}"))
-    row.update(count_scores(*(int(v) for v in totals)))
+    per_class = class_confusions(truth, pred, len(names))
+    for class_name, counts in zip(names[1:], per_class):
+        row.update(count_scores(*(int(v) for v in counts), f"_{class_name}"))
+    row.update(count_scores(*(int(v) for v in per_class.sum(axis=0))))
     return row
+
+
+def class_confusions(truth: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:
+    """(TP, FP, FN) of each foreground class 1 .. classes - 1 of two label maps: (classes - 1, 3)."""
+    return np.array([confusion(truth == k, pred == k) for k in range(1, classes)], np.int64).reshape(-1, 3)
 
 
 def per_image_columns(names: Sequence[str] = ()) -> list[str]:

@@ -178,7 +178,7 @@ def write_predictions(predictions: Iterable[Prediction], o: Outputs, masks_dir: 
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
         for f, image, probs in tqdm(predictions, desc=desc, unit="img", leave=False, disable=None):
             pending.append((f, image, pool.submit(finish, f, image, probs)))
-            waiting += probs.shape[0] * probs.shape[1]
+            waiting += image.shape[0] * image.shape[1]
             while len(pending) > WRITERS and waiting > WRITE_AHEAD_PIXELS:
                 done = pending.popleft()
                 waiting -= done[1].shape[0] * done[1].shape[1]

@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 
 from flexunet.data.dataset import PairSource, SegmentationBatches
-from flexunet.evaluation.scores import THRESHOLDS, best_threshold_from_counts, confusion, threshold_counts
+from flexunet.evaluation.scores import THRESHOLDS, best_threshold_from_counts, class_confusions, threshold_counts
 from flexunet.inference.postprocess import MaskRule, to_labels
 from flexunet.inference.predict import PredictFn
 
@@ -37,9 +37,7 @@ def label_counts(probs: np.ndarray, truth: np.ndarray, largest: bool, holes: boo
     probabilities (N, H, W, C) against class labels (N, H, W)."""
     counts = np.zeros(3, np.int64)
     for p, t in zip(probs, truth):
-        pred = to_labels(p, largest, holes)
-        for k in range(1, probs.shape[-1]):
-            counts += confusion(t == k, pred == k)
+        counts += class_confusions(t, to_labels(p, largest, holes), probs.shape[-1]).sum(axis=0)
     return counts
 
 
