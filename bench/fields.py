@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args_parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = args_parser.parse_args(argv)
     size = 64 if args.quick else args.size
-    folder = SCRATCH / f"fields_{size}" / "_".join(["run", *args.variant]).replace("=", "-")
+    run = ["run", *([f"seed{args.seed}"] if args.seed else []), *args.variant]
+    folder = SCRATCH / f"fields_{size}" / "_".join(run).replace("=", "-")
     drawn = write_fields(folder / "fields", size=size, seed=args.seed)
     config = fields_config(folder, size, args.quick, tuple(args.variant))
     info = run_training(config, verbose=2)
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"fields": drawn, "validation": {k: info.get(k) for k in ("threshold", "keep_largest", "fill_holes",
                                                                        "validation_dice", "validation_options")},
               "epochs_run": info.get("epochs_run"), "best_epoch": info.get("best_epoch"),
+              "batch_size": info.get("batch_size"),
               "test_chosen_on_validation": {k: chosen[k] for k in keys},
               "test_keep_largest_true": {k: largest[k] for k in keys},
               "target": "held-out nucleus pixel Dice >= 0.90 with the clean-up chosen on validation"}

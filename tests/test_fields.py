@@ -18,31 +18,26 @@ def metrics(path):
         return {r["metric"]: r["value"] for r in csv.DictReader(handle)}
 
 
+# What the fields test changes in the shipped CPU config besides paths and image size: a smaller model and
+# fewer epochs, for CI time. Its batch size, learning rate, loss, augmentation and clean-up are the shipped ones.
+SMALLER = ("model.num_layers=4", "train.epochs=40")
+
+
 @pytest.fixture(scope="module")
 def fields(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fields")
-    drawn = write_fields(root / "fields", {"train": 24, "valid": 6, "test": 8}, size=SIZE, seed=5)
-    folders = {s: {k: f'"{root / "fields" / s / k}"' for k in ("images", "masks")} for s in ("train", "valid", "test")}
+    import dataclasses
 
-    def config(name: str, **postprocess):
-        return load_config(write_config(
-            root, name=name, model=tiny_model_section(image_width=SIZE, image_height=SIZE, base_filters=8,
-                                                      learning_rate=3e-3, loss='"bce_dice_loss"',
-                                                      metrics=["dice_coef"]),
-            train={"epochs": 30, "batch_size": 4, "patience": 0, "validation": '"eval"', "seed": 2,
-                   "image_datapath": folders["train"]["images"], "mask_datapath": folders["train"]["masks"]},
-            eval={"image_datapath": folders["valid"]["images"], "mask_datapath": folders["valid"]["masks"]},
-            test={"image_datapath": folders["test"]["images"], "mask_datapath": folders["test"]["masks"],
-                  "output_dir": f'"./test_{name}"'},
-            postprocess=postprocess))
-
+    from bench.fields import fields_config
     from flexunet.evaluation.run import run_evaluation
     from flexunet.training.run import run_training
 
-    chosen = config("auto.config")
+    root = tmp_path_factory.mktemp("fields")
+    drawn = write_fields(root / "fields", {"train": 32, "valid": 6, "test": 8}, size=SIZE, seed=5)
+    chosen = fields_config(root, SIZE, quick=False, variants=SMALLER)
     info = run_training(chosen, verbose=0)
-    forced = config("forced.config", keep_largest=True)
-    return {"root": root, "drawn": drawn, "info": info, "auto": run_evaluation(chosen, "test"),
+    forced = dataclasses.replace(chosen, postprocess=dataclasses.replace(chosen.postprocess, keep_largest=True),
+                                 test=dataclasses.replace(chosen.test, output_dir=str(root / "forced")))
+    return {"root": root, "drawn": drawn, "info": info, "config": chosen, "auto": run_evaluation(chosen, "test"),
             "forced": run_evaluation(forced, "test")}
 
 
@@ -51,12 +46,26 @@ def test_fields_hold_several_small_nuclei(fields):
     assert 0.002 < fields["drawn"]["nucleus_coverage"] < 0.03
 
 
+def test_each_field_is_its_own_source_cell_so_no_split_shares_one(fields):
+    from flexunet.data.pairs import shared_cells
+
+    names = {s: [p.name for p in (fields["root"] / "fields" / s / "images").iterdir()] for s in ("train", "valid", "test")}
+    assert len(names["train"]) == 32 and names["train"][0].startswith("train_field_")
+    assert not shared_cells(names["train"], names["valid"]) and not shared_cells(names["train"], names["test"])
+
+
 def test_validation_turns_keep_largest_off_and_the_unseen_fields_reach_090(fields):
     info, auto = fields["info"], fields["auto"]
     assert info["keep_largest"] is False
     options = {(o["keep_largest"], o["fill_holes"]): o["validation_dice"] for o in info["validation_options"]}
     assert options[(True, False)] < options[(False, False)] - 0.2
     assert auto["pixel_dice"] >= 0.90 and auto["keep_largest"] is False
+
+
+def test_the_shipped_batch_of_16_trains_the_32_fields_at_4_for_8_steps_an_epoch(fields):
+    train = fields["config"].train
+    assert (train.batch_size, train.min_steps_per_epoch) == (16, 8)
+    assert fields["info"]["batch_size"] == 4
 
 
 def test_keep_largest_set_by_hand_loses_the_other_nuclei(fields):

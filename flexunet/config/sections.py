@@ -83,6 +83,12 @@ class TrainSection:
     reducer_patience: int = key(5, Int(min=1), "Epochs without improvement before reducing.")
     steps_per_epoch: int | None = key(None, Optional(Int(min=1)), "Steps per epoch; None = whole set.")
     validation_steps: int | None = key(None, Optional(Int(min=1)), "Validation steps; None = whole set.")
+    min_steps_per_epoch: int | None = key(None, Optional(Int(min=1)),
+                                          "When the training set gives fewer steps per epoch than this at "
+                                          "batch_size, halve the batch size (down to 2) until it gives this "
+                                          "many (few large images: 30 fields of view at batch 16 would train "
+                                          "2 steps an epoch); None = always batch_size. Ignored when "
+                                          "steps_per_epoch is set.")
     ensemble: int = key(1, Int(min=1),
                         "Train this many UNets (seeds seed, seed + 1, ...; the same validation cells "
                         "unless ensemble_folds) "

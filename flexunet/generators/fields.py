@@ -64,7 +64,7 @@ def draw_field(rng: np.random.Generator, size: int = 512, cells: tuple[int, int]
 
 def write_fields(out_dir: str | os.PathLike, counts: dict[str, int] | None = None, size: int = 512,
                  seed: int = 0, grey: bool = True) -> dict:
-    """Write <out_dir>/<split>/{images,masks}/field_NNNN.png (default 30 train, 5 valid, 10 test fields).
+    """Write <out_dir>/<split>/{images,masks}/<split>_field_NNNN.png (default 30 train, 5 valid, 10 test fields).
 
     The same seed and counts give the same files; each field is its own source cell.
     """
@@ -79,8 +79,8 @@ def write_fields(out_dir: str | os.PathLike, counts: dict[str, int] | None = Non
     for k, (split, n) in enumerate(counts.items()):
         for i in range(n):
             image, mask = draw_field(np.random.default_rng([seed, k, i]), size, grey=grey)
-            write_image(out / split / "images" / f"field_{i:04d}.png", image)
-            write_image(out / split / "masks" / f"field_{i:04d}.png", mask)
+            write_image(out / split / "images" / f"{split}_field_{i:04d}.png", image)
+            write_image(out / split / "masks" / f"{split}_field_{i:04d}.png", mask)
             coverage.append(float((mask > 0).mean()))
             objects.append(cv2.connectedComponents((mask > 0).astype(np.uint8))[0] - 1)
     return {"output_dir": str(out), "counts": counts, "size": size,

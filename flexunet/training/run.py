@@ -1,6 +1,7 @@
 """The train command: data and validation split, folders, callbacks, fit, then threshold selection."""
 
 import importlib.util
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -115,6 +116,15 @@ def _seed(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def training_batch_size(batch_size: int, images: int, min_steps: int | None) -> int:
+    """batch_size, halved while it gives fewer than min_steps steps per epoch on `images` images and the
+    half is still 2 or more (min_steps None: batch_size). 16 on 30 images with min_steps 8: 4 (8 steps)."""
+    batch = batch_size
+    while min_steps and math.ceil(images / batch) < min_steps and batch // 2 >= 2:
+        batch //= 2
+    return batch
+
+
 def _check_resumable(config: Config, state: dict) -> None:
     diffs = signature_difference(state.get("model"), model_signature(config.model))
     if diffs:
@@ -223,7 +233,8 @@ def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
     start = 0 if state is None else state["epoch"] + 1
     history = HistoryWriter(t.eval_dir, _metric_columns(config), state.get("history") if state else None)
     training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
-                             t.reducer_patience, history, state, model_signature(config.model))
+                             t.reducer_patience, history, state, model_signature(config.model),
+                             save_early=config.model.ema_momentum is None and t.distribution == "none")
     callbacks = [EpochSeeds(seed), history, training]
     if config.model.ema_momentum is not None:
         callbacks.insert(0, AverageWeightsSwap(resumed=state is not None))
@@ -233,10 +244,18 @@ def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
     if t.tensorboard:
         callbacks.append(tensorboard_callback(config))
     callbacks += list(extra_callbacks)
-    train_batches = SegmentationBatches(train_src, t.batch_size, shuffle=True, seed=seed,
+    batch = t.batch_size if t.steps_per_epoch else training_batch_size(t.batch_size, len(train_src),
+                                                                        t.min_steps_per_epoch)
+    if batch != t.batch_size:
+        steps = math.ceil(len(train_src) / t.batch_size)
+        print(f"Batch size {batch}: {config.where('train', 'batch_size')} = {t.batch_size} gives {steps} "
+              f"step{'s' if steps > 1 else ''} per epoch on {len(train_src)} images, fewer than "
+              f"min_steps_per_epoch = {t.min_steps_per_epoch}")
+    training.state["batch_size"] = batch
+    train_batches = SegmentationBatches(train_src, batch, shuffle=True, seed=seed,
                                         augment=augmentor(config), workers=t.workers,
                                         start_epoch=start, steps=t.steps_per_epoch)
-    val_batches = SegmentationBatches(val_src, t.batch_size, workers=t.workers,
+    val_batches = SegmentationBatches(val_src, batch, workers=t.workers,
                                       steps=t.validation_steps)
     if config.generator.debug:
         save_batch_preview(train_batches, Path(t.eval_dir) / "augmented_batch.png")
@@ -290,6 +309,7 @@ def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
     info = {
         **select_rule(config, pairs), "best_epoch": state.get("best_epoch"),
         "best_val_loss": state.get("best"), "epochs_run": state.get("epoch", -1) + 1,
+        "batch_size": state.get("batch_size"),
         "model": model_signature(config.model), "backend": keras.backend.backend(),
         "config": str(Path(config.source).resolve()),
     }

@@ -153,6 +153,8 @@ BAD_CONTENT = [
      "[train] epochs in {path}: expected a positive int, got -3", []),
     ("zero batch", "[train]\nbatch_size = 0\n",
      "[train] batch_size in {path}: expected a positive int, got 0", []),
+    ("zero min steps", "[train]\nmin_steps_per_epoch = 0\n",
+     "[train] min_steps_per_epoch in {path}: expected None or a positive int, got 0", []),
     ("dropout 1.0", "[model]\ndropout_rate = 1.0\n",
      "[model] dropout_rate in {path}: expected a number >= 0 and < 1, got 1.0", []),
     ("negative dropout", "[model]\ndropout_rate = -0.1\n",

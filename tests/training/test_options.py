@@ -7,7 +7,7 @@ import pytest
 from conftest import make_tiny_dataset, tiny_model_section, write_config
 from flexunet.config import load_config
 from flexunet.errors import ConfigError, ModelError
-from flexunet.training.run import run_training
+from flexunet.training.run import run_training, training_batch_size
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,25 @@ def test_a_run_without_any_finite_val_loss_says_so(tmp_path, data):
     (tmp_path / "models").mkdir()
     with pytest.raises(ModelError, match=r"\[train\] model_dir in .*: training ended without a finite val_loss"):
         finish_training(config, training_splits(config)[0][1], {})
+
+
+@pytest.mark.parametrize("batch, images, min_steps, expected", [
+    (16, 30, None, 16),     # off: always batch_size
+    (16, 30, 8, 4),         # 16 and 8 give 2 and 4 steps; 4 gives 8
+    (16, 1300, 8, 16),      # Herlev: 82 steps at 16, unchanged
+    (16, 128, 8, 16),       # exactly 8 steps
+    (16, 127, 8, 16),       # ceil(127 / 16) = 8
+    (16, 5, 8, 2),          # never below 2, even with too few steps
+    (5, 12, 8, 2),          # 5 -> 2 (halved down)
+    (1, 3, 8, 1),           # a batch of 1 stays 1
+    (4, 4, 50, 2),
+])
+def test_training_batch_size_halves_until_an_epoch_has_min_steps(batch, images, min_steps, expected):
+    assert training_batch_size(batch, images, min_steps) == expected
+
+
+def test_min_steps_per_epoch_lowers_the_batch_and_says_so(tmp_path, data, capsys):
+    _, info, history = train(tmp_path, data, epochs=1, batch_size=16, min_steps_per_epoch=3)
+    out = capsys.readouterr().out
+    assert "Batch size 4: [train] batch_size in" in out and "= 16 gives 1 step per epoch on 16 images" in out
+    assert info["batch_size"] == 4
