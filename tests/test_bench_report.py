@@ -88,3 +88,27 @@ def test_the_readme_tables_are_the_committed_results():
     """README.md's generated blocks (results, speed, demo, fields) equal what bench.report builds from
     bench/results/ (rewrite them with: python -m bench.report --write)."""
     assert report.main(["--check"]) == 0
+
+
+def fields_run(dice: float, seed: int, batch: int | None = 4) -> dict:
+    test = {"pixel_dice": dice, "pixel_dice_ci95_low": dice - 0.01, "pixel_dice_ci95_high": dice + 0.01,
+            "keep_largest": False, "fill_holes": False, "cells_found": 50, "cells_true": 53}
+    return {"settings": {"size": 512, "seed": seed}, "fields": {"counts": {"train": 30, "valid": 5, "test": 10}},
+            "batch_size": batch, "epochs_run": 80, "best_epoch": 79, "test_chosen_on_validation": test,
+            "test_keep_largest_true": {**test, "pixel_dice": 0.4, "cells_found": 10}}
+
+
+@pytest.mark.parametrize("dice, seed, says, not_says", [
+    (0.98, 1, ["**0.980** (0.970 to 0.990)", "at batch 4 (8 steps per epoch)", "The target, 0.90, is reached.",
+               "These fields were not used for any choice.", "scored 0.064", "batch 4 scored 0.973"], ["not reached"]),
+    (0.85, 0, ["**The target, 0.90, is not reached.**", "finds 10"], ["not used for any choice"]),
+])
+def test_fields_text_states_the_figure_the_batch_and_the_target(tmp_path, monkeypatch, dice, seed, says, not_says):
+    import json
+
+    (tmp_path / "fields.json").write_text(json.dumps(fields_run(dice, seed)))
+    for name, earlier in (("fields_seed0_batch16", 0.064), ("fields_batch4", 0.973)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(fields_run(earlier, 0)))
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    text = report.fields_text()
+    assert all(s in text for s in says) and not any(s in text for s in not_says)
