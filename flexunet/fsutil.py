@@ -8,7 +8,6 @@ import io
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 from typing import Callable
 
@@ -93,46 +92,6 @@ def atomic_save(path: str | os.PathLike, save: Callable[[str], object]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _replace_via(path.with_name(f".{path.stem}.partial{path.suffix}"), path, lambda tmp: save(str(tmp)))
-
-
-class BackgroundSave:
-    """save(tmp) in a thread, for a temp path beside `path`; commit() waits and renames it over `path`,
-    discard() waits and removes it. Until commit, `path` keeps its old content."""
-
-    def __init__(self, path: str | os.PathLike, save: Callable[[str], object]):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(save,), name=f"save {self.path.name}", daemon=True)
-        self.thread.start()
-
-    def _run(self, save: Callable[[str], object]) -> None:
-        try:
-            if self.tmp.exists():
-                self.tmp.unlink()
-            save(str(self.tmp))
-        except BaseException as exc:  # handed to the caller of commit()
-            self.error = exc
-
-    def commit(self) -> None:
-        self.thread.join()
-        try:
-            if isinstance(self.error, OSError):
-                raise OutputError(f"writing {self.path}: {_os_problem(self.error)}") from self.error
-            if self.error is not None:
-                raise self.error
-            os.replace(self.tmp, self.path)
-        except OSError as exc:
-            raise OutputError(f"writing {self.path}: {_os_problem(exc)}") from exc
-        finally:
-            if self.tmp.exists():
-                self.tmp.unlink()
-
-    def discard(self) -> None:
-        self.thread.join()
-        if self.tmp.exists():
-            self.tmp.unlink()
 
 
 def _link_or_copy(source: Path, tmp: Path) -> None:

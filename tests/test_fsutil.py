@@ -11,7 +11,6 @@ from flexunet import fsutil
 from flexunet.errors import OutputError
 from flexunet.fsutil import (
     OWNER_MARK,
-    BackgroundSave,
     atomic_save,
     atomic_write_bytes,
     atomic_write_text,
@@ -129,51 +128,6 @@ def test_atomic_save_other_errors_propagate_and_clean_up(tmp_path):
     with pytest.raises(ValueError, match="cannot serialize"):
         atomic_save(tmp_path / "m.keras", save)
     assert listing(tmp_path) == []
-
-
-def test_background_save_keeps_the_old_file_until_commit(tmp_path):
-    import threading
-
-    target = tmp_path / "last_model.keras"
-    target.write_bytes(b"epoch 0")
-    go = threading.Event()
-
-    def save(path):
-        go.wait(10)
-        with open(path, "wb") as handle:
-            handle.write(b"epoch 1")
-
-    pending = BackgroundSave(target, save)
-    assert target.read_bytes() == b"epoch 0"
-    go.set()
-    pending.commit()
-    assert target.read_bytes() == b"epoch 1" and listing(tmp_path) == ["last_model.keras"]
-
-
-def test_background_save_discarded_leaves_the_old_file(tmp_path):
-    target = tmp_path / "last_model.keras"
-    target.write_bytes(b"epoch 0")
-    BackgroundSave(target, lambda path: Path(path).write_bytes(b"nan weights")).discard()
-    assert target.read_bytes() == b"epoch 0" and listing(tmp_path) == ["last_model.keras"]
-
-
-@pytest.mark.parametrize("error, expected", [
-    (OSError(errno.ENOSPC, "No space left on device"), "writing {target}: disk full"),
-    (ValueError("cannot serialize"), "cannot serialize"),
-])
-def test_background_save_errors_surface_on_commit_and_clean_up(tmp_path, error, expected):
-    target = tmp_path / "last_model.keras"
-    target.write_bytes(b"epoch 0")
-
-    def save(path):
-        Path(path).write_bytes(b"half")
-        raise error
-
-    pending = BackgroundSave(target, save)
-    with pytest.raises((OutputError, ValueError)) as info:
-        pending.commit()
-    assert str(info.value) == expected.format(target=target)
-    assert target.read_bytes() == b"epoch 0" and listing(tmp_path) == ["last_model.keras"]
 
 
 # ----------------------------------------------------------------------------- output folders

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from flexunet import plots
-from flexunet.fsutil import BackgroundSave, atomic_copy, atomic_save, atomic_write_text
+from flexunet.fsutil import atomic_copy, atomic_save, atomic_write_text
 from flexunet.model.files import BEST_MODEL, LAST_MODEL, STATE_FILE
 from flexunet.model.names import PROGRESS_METRIC
 
@@ -110,19 +110,12 @@ class TrainingState(keras.callbacks.Callback):
     STATE_FILE (both atomically), so a killed run resumes from its last completed epoch. A
     non-finite training loss stops the run at the end of its epoch and leaves those files as they
     were (checked per epoch, not per batch, so that steps are dispatched without a host sync).
-
-    With `save_early`, LAST_MODEL is written in a thread while validation runs (the weights and the
-    optimizer do not change then) and put in place at the epoch's end; an epoch whose loss is not
-    finite, or whose end reduces the learning rate, discards that copy (the latter saves again).
-    Only for a run in which nothing but the optimizer changes variables (no EMA swap, one device).
     """
 
     def __init__(self, model_dir: str, patience: int, reducer: bool, reducer_factor: float,
                  reducer_patience: int, history: HistoryWriter, state: dict | None = None,
-                 signature: dict | None = None, save_last: bool = True, save_early: bool = False):
+                 signature: dict | None = None, save_last: bool = True):
         super().__init__()
-        self.save_early = save_early
-        self._pending: BackgroundSave | None = None
         self.model_dir = Path(model_dir)
         self.patience = patience
         self.reducer = reducer
@@ -134,29 +127,10 @@ class TrainingState(keras.callbacks.Callback):
         self.state = state or {"epoch": -1, "best": None, "best_epoch": None, "wait": 0,
                                "reducer_wait": 0, "stopped": False}
 
-    def on_test_begin(self, logs=None):
-        if self.save_last and self.save_early and self._pending is None:
-            self._pending = BackgroundSave(self.model_dir / LAST_MODEL, self.model.save)
-
-    def on_train_end(self, logs=None):
-        self._take_pending(keep=False)
-
-    def _take_pending(self, keep: bool) -> bool:
-        """Commit (keep) or discard the copy written during validation; whether one was committed."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return False
-        if keep:
-            pending.commit()
-        else:
-            pending.discard()
-        return keep
-
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         loss = logs.get("loss")
         if loss is not None and not np.isfinite(loss):
-            self._take_pending(keep=False)
             self.model.stop_training = True
             print(f"\nEpoch {epoch}: the training loss is {loss}; stopping and keeping the last finite epoch's "
                   "files (lower [model] learning_rate or check the masks)")
@@ -169,9 +143,7 @@ class TrainingState(keras.callbacks.Callback):
         else:
             s["wait"] += 1
             s["reducer_wait"] += 1
-        reduce = self.reducer and s["reducer_wait"] >= self.reducer_patience
-        saved = self._take_pending(keep=not reduce)
-        if reduce:
+        if self.reducer and s["reducer_wait"] >= self.reducer_patience:
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             self.model.optimizer.learning_rate = lr * self.reducer_factor
             s["reducer_wait"] = 0
@@ -181,7 +153,7 @@ class TrainingState(keras.callbacks.Callback):
             self.model.stop_training = True
             print(f"\nEpoch {epoch}: early stopping; best val_loss {s['best']:.4f} at epoch {s['best_epoch']}")
         s["epoch"] = int(epoch)
-        if self.save_last and not saved:
+        if self.save_last:
             atomic_save(self.model_dir / LAST_MODEL, self.model.save)
         if improved:
             if self.save_last:

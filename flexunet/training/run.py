@@ -233,8 +233,7 @@ def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
     start = 0 if state is None else state["epoch"] + 1
     history = HistoryWriter(t.eval_dir, _metric_columns(config), state.get("history") if state else None)
     training = TrainingState(t.model_dir, t.patience, t.learning_rate_reducer, t.reducer_factor,
-                             t.reducer_patience, history, state, model_signature(config.model),
-                             save_early=config.model.ema_momentum is None and t.distribution == "none")
+                             t.reducer_patience, history, state, model_signature(config.model))
     callbacks = [EpochSeeds(seed), history, training]
     if config.model.ema_momentum is not None:
         callbacks.insert(0, AverageWeightsSwap(resumed=state is not None))
