@@ -6,6 +6,7 @@ from typing import Any
 
 from flexunet.config.spec import Bool, BoolOrAuto, Float, Int, ListOf, Optional, Pair, PathSpec, Str
 from flexunet.errors import ConfigError
+from flexunet.model.names import PER_IMAGE_LOSSES
 
 VALIDATION_MODES = ("grouped", "last_files", "eval")
 VALIDATION_ALIASES = {"seed": "last_files"}
@@ -57,7 +58,12 @@ class ModelSection:
 @dataclass(frozen=True)
 class TrainSection:
     epochs: int = key(100, Int(min=1), "Maximum number of epochs.")
-    batch_size: int = key(4, Int(min=1), "Images per step (global batch across devices).")
+    batch_size: int = key(4, Int(min=1), "Images per step (global batch across devices). Validation uses it "
+                                         "too, unless the loss is a mean over images ("
+                                         f"{', '.join(PER_IMAGE_LOSSES)}): then a validation step predicts "
+                                         "about a million pixels (64 images of 128x128), which gives the same "
+                                         "val_loss faster (val_ metrics that pool over a batch, like mask_dice, "
+                                         "pool over those).")
     patience: int = key(10, Int(min=0), "Early stopping: epochs without val_loss improvement; 0 = off.")
     metrics: tuple[str, ...] | None = key(None, Optional(ListOf(Str())),
                           "Columns of train_metrics.csv, e.g. [\"iou_coef\", \"val_iou_coef\"].")
@@ -82,7 +88,8 @@ class TrainSection:
                                 "Factor applied to the learning rate on a plateau.")
     reducer_patience: int = key(5, Int(min=1), "Epochs without improvement before reducing.")
     steps_per_epoch: int | None = key(None, Optional(Int(min=1)), "Steps per epoch; None = whole set.")
-    validation_steps: int | None = key(None, Optional(Int(min=1)), "Validation steps; None = whole set.")
+    validation_steps: int | None = key(None, Optional(Int(min=1)),
+                                       "Validation steps of batch_size images; None = whole set.")
     min_steps_per_epoch: int | None = key(None, Optional(Int(min=1)),
                                           "When the training set gives fewer steps per epoch than this at "
                                           "batch_size, halve the batch size (down to 2) until it gives this "

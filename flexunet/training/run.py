@@ -23,6 +23,7 @@ from flexunet.fsutil import atomic_write_bytes, prepare_output_dir
 from flexunet.inference.predict import postprocess_predictor, predict_batch_size
 from flexunet.locks import holding
 from flexunet.model.files import BEST_MODEL, LAST_MODEL, best_model_files, member_dir, write_info
+from flexunet.model.names import PER_IMAGE_LOSSES
 from flexunet.model.store import (
     average_models,
     compiled_unet,
@@ -125,6 +126,16 @@ def training_batch_size(batch_size: int, images: int, min_steps: int | None) -> 
     return batch
 
 
+def validation_batch_size(loss: str, batch_size: int, size: tuple[int, int], steps: int | None) -> int:
+    """Images per validation step: the prediction batch (64 at 128 x 128, never below batch_size) when
+    the loss is a mean of per-image values, which gives the val_loss of batch_size faster; batch_size
+    when the loss pools over the batch (bce_dice_loss: its val_loss means what it means in training) or
+    when validation_steps counts steps."""
+    if steps is not None or loss not in PER_IMAGE_LOSSES:
+        return batch_size
+    return max(batch_size, predict_batch_size(None, size))
+
+
 def _check_resumable(config: Config, state: dict) -> None:
     diffs = signature_difference(state.get("model"), model_signature(config.model))
     if diffs:
@@ -188,7 +199,7 @@ def _train_ensemble(config: Config, splits: list[Split], verbose: str | int | No
         pairs = [(member, val_src) for member, (_, val_src, _) in zip(members, splits)]
     else:
         pairs = [(average_models(members), splits[0][1])]
-    keys = ("best_epoch", "best_val_loss", "epochs_run")
+    keys = ("best_epoch", "best_val_loss", "epochs_run", "batch_size", "validation_batch_size")
     info = {
         **select_rule(config, pairs),
         "members": names,
@@ -250,11 +261,12 @@ def _train_one(config: Config, train_src: PairSource, val_src: PairSource,
         print(f"Batch size {batch}: {config.where('train', 'batch_size')} = {t.batch_size} gives {steps} "
               f"step{'s' if steps > 1 else ''} per epoch on {len(train_src)} images, fewer than "
               f"min_steps_per_epoch = {t.min_steps_per_epoch}")
-    training.state["batch_size"] = batch
+    val_batch = validation_batch_size(config.model.loss, batch, config.model.input_size, t.validation_steps)
+    training.state.update(batch_size=batch, validation_batch_size=val_batch)
     train_batches = SegmentationBatches(train_src, batch, shuffle=True, seed=seed,
                                         augment=augmentor(config), workers=t.workers,
                                         start_epoch=start, steps=t.steps_per_epoch)
-    val_batches = SegmentationBatches(val_src, batch, workers=t.workers,
+    val_batches = SegmentationBatches(val_src, val_batch, workers=t.workers,
                                       steps=t.validation_steps)
     if config.generator.debug:
         save_batch_preview(train_batches, Path(t.eval_dir) / "augmented_batch.png")
@@ -308,7 +320,7 @@ def finish_training(config: Config, val_src: PairSource, state: dict) -> dict:
     info = {
         **select_rule(config, pairs), "best_epoch": state.get("best_epoch"),
         "best_val_loss": state.get("best"), "epochs_run": state.get("epoch", -1) + 1,
-        "batch_size": state.get("batch_size"),
+        "batch_size": state.get("batch_size"), "validation_batch_size": state.get("validation_batch_size"),
         "model": model_signature(config.model), "backend": keras.backend.backend(),
         "config": str(Path(config.source).resolve()),
     }

@@ -9,6 +9,7 @@ import pytest
 from flexunet.model import losses
 from flexunet.model.compile import compile_unet
 from flexunet.model.losses import LOSSES, METRICS
+from flexunet.model.names import MULTI_CLASS_ONLY, PER_IMAGE_LOSSES
 from flexunet.model.unet import create_unet
 
 # ----------------------------------------------------------------------------- hand-computed values
@@ -288,6 +289,23 @@ def test_batch_loss_gives_every_image_the_batch_value():
 
 def one_hot(labels: np.ndarray, classes: int = 3) -> np.ndarray:
     return np.eye(classes, dtype=np.float32)[labels]
+
+
+def test_per_image_losses_are_exactly_those_whose_batch_value_is_the_mean_over_images():
+    """Validation runs at a larger batch only for PER_IMAGE_LOSSES, so for them the loss of a batch must
+    be the mean of the images' losses, and for the others (pooled over the batch) it must not be."""
+    rng = np.random.default_rng(5)
+    y = np.stack([(rng.random((16, 16, 1)) > q) for q in (0.2, 0.5, 0.8, 0.95)]).astype(np.float32)
+    p = np.clip(0.6 * y + 0.4 * rng.random(y.shape), 0, 1).astype(np.float32)
+    y3, p3 = one_hot(rng.integers(0, 3, (4, 16, 16))), rng.dirichlet((1, 1, 1), (4, 16, 16)).astype(np.float32)
+    for name, fn in LOSSES.items():
+        yy, pp = (y3, p3) if name in MULTI_CLASS_ONLY else (y, p)
+        whole = value(fn, yy, pp)
+        per_image = np.mean([value(fn, yy[i:i + 1], pp[i:i + 1]) for i in range(4)])
+        if name in PER_IMAGE_LOSSES:
+            assert whole == pytest.approx(per_image, rel=1e-5), name
+        else:
+            assert abs(whole - per_image) > 1e-3, name
 
 
 @pytest.fixture(scope="module")

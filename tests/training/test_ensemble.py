@@ -52,6 +52,8 @@ def test_members_have_their_own_folders_seeds_and_curves(trained):
     folder, _, info = trained
     assert info["members"] == ["member_0", "member_1"]
     assert [run["epochs_run"] for run in info["member_runs"]] == [2, 2]
+    # bce_iou_loss is a mean over images, so validation predicts 256 images of 64x64 per step
+    assert [(run["batch_size"], run["validation_batch_size"]) for run in info["member_runs"]] == [(4, 256)] * 2
     for k in range(2):
         assert (folder / "models" / f"member_{k}" / "best_model.keras").is_file()
         assert (folder / "eval" / f"member_{k}" / "history.json").is_file()

@@ -2,12 +2,15 @@
 
 import json
 
+import keras
 import pytest
 
 from conftest import make_tiny_dataset, tiny_model_section, write_config
 from flexunet.config import load_config
 from flexunet.errors import ConfigError, ModelError
-from flexunet.training.run import run_training, training_batch_size
+from flexunet.data.dataset import to_batch
+from flexunet.model.files import LAST_MODEL
+from flexunet.training.run import run_training, training_batch_size, training_splits, validation_batch_size
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +91,7 @@ def test_resume_with_another_architecture_is_refused(tmp_path, data):
 
 def test_a_run_without_any_finite_val_loss_says_so(tmp_path, data):
     """When no epoch had a finite val_loss, no best model exists: finish_training says why."""
-    from flexunet.training.run import finish_training, training_splits
+    from flexunet.training.run import finish_training
 
     keys = {"epochs": 1, "batch_size": 4, "image_datapath": f'"{data.images}"', "mask_datapath": f'"{data.masks}"'}
     config = load_config(write_config(tmp_path, model=tiny_model_section(), train=keys))
@@ -117,3 +120,34 @@ def test_min_steps_per_epoch_lowers_the_batch_and_says_so(tmp_path, data, capsys
     out = capsys.readouterr().out
     assert "Batch size 4: [train] batch_size in" in out and "= 16 gives 1 step per epoch on 16 images" in out
     assert info["batch_size"] == 4
+
+
+@pytest.mark.parametrize("loss, batch, size, steps, expected", [
+    ("bce_iou_loss", 4, (128, 128), None, 64),      # per-image loss: the prediction batch
+    ("binary_crossentropy", 4, (64, 64), None, 256),
+    ("bce_iou_loss", 128, (128, 128), None, 128),   # never below batch_size
+    ("bce_iou_loss", 2, (512, 512), None, 4),
+    ("bce_iou_loss", 4, (128, 128), 10, 4),         # validation_steps counts steps of batch_size
+    ("bce_dice_loss", 16, (128, 128), None, 16),    # pooled over the batch: as in training
+    ("dice_loss", 4, (128, 128), None, 4),
+    ("cce_dice_loss", 16, (128, 128), None, 16),
+    ("categorical_crossentropy", 16, (128, 128), None, 64),
+])
+def test_validation_batch_size(loss, batch, size, steps, expected):
+    assert validation_batch_size(loss, batch, size, steps) == expected
+
+
+@pytest.mark.parametrize("loss, val_batch", [("bce_iou_loss", 256), ("bce_dice_loss", 4)])
+def test_val_loss_is_the_loss_at_the_training_batch(tmp_path, data, loss, val_batch):
+    """Validating at a larger batch (per-image losses) leaves val_loss what it is at batch_size."""
+    keys = {"epochs": 1, "batch_size": 4, "patience": 0, "image_datapath": f'"{data.images}"',
+            "mask_datapath": f'"{data.masks}"', "validation_split": 0.25}
+    config = load_config(write_config(tmp_path, model=tiny_model_section(loss=loss), train=keys))
+    info = run_training(config, verbose=0)
+    assert (info["batch_size"], info["validation_batch_size"]) == (4, val_batch)
+    val_src = training_splits(config)[0][1]
+    images, masks = to_batch(list(val_src.images), list(val_src.masks))
+    model = keras.saving.load_model(str(tmp_path / "models" / LAST_MODEL))
+    at_training_batch = model.evaluate(images, masks, batch_size=4, verbose=0, return_dict=True)["loss"]
+    history = json.loads((tmp_path / "eval" / "history.json").read_text())
+    assert history["val_loss"][-1] == pytest.approx(at_training_batch, rel=1e-4)
