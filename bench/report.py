@@ -103,6 +103,21 @@ def paired(results: dict[str, dict], baseline: str, candidate: str, samples: int
     return {"difference": float(dice[1] - dice[0]), "low": low, "high": high, "cells": len(cells)}
 
 
+def repeat_speeds(train: dict, name: str) -> list[float]:
+    """Per interleaved repeat of train.json, the seed's mean epoch over the `name` run's mean epoch."""
+    runs = train.get("runs", {})
+
+    def mean(run: dict) -> float:
+        return sum(run["epoch_seconds"]) / len(run["epoch_seconds"])
+
+    return [mean(s) / mean(t) for s, t in zip(runs.get("seed", []), runs.get(name, []))]
+
+
+def _per_repeat(train: dict, name: str) -> str:
+    speeds = repeat_speeds(train, name)
+    return f" (per repeat: {', '.join(f'{v:.2f}' for v in speeds)})" if len(speeds) > 1 else ""
+
+
 def speed_table() -> str:
     """The speed rows, from train.json, infer.json and generator.json (each row says which)."""
     lines = ["| what | reference | this toolkit | ratio | from |", "| --- | --- | --- | --- | --- |"]
@@ -112,12 +127,12 @@ def speed_table() -> str:
         cells = train["settings"]["cells"]
         lines.append(f"| training epoch, the seed's own config and code, {cells} source cells, batch 4 (median "
                      f"epoch after the first) | seed's own trainer (TF 2.15): {s:.1f} s | 1.train: {t:.1f} s | "
-                     f"{s / t:.3f}x the seed's speed | bench/results/train.json |")
+                     f"{s / t:.3f}x the seed's speed{_per_repeat(train, 'toolkit')} | bench/results/train.json |")
         for name, v in train["epoch_seconds"].items():
             if name.startswith("toolkit "):
                 lines.append(f"| the same, `1.train` with `{name.removeprefix('toolkit ')}` | {s:.1f} s | "
-                             f"{v['median']:.1f} s | {s / v['median']:.3f}x the seed's speed | "
-                             "bench/results/train.json |")
+                             f"{v['median']:.1f} s | {s / v['median']:.3f}x the seed's speed"
+                             f"{_per_repeat(train, name)} | bench/results/train.json |")
     infer = _load("infer")
     if infer:
         ms, best = infer["ms_per_image"], infer["best_bare_batch"]

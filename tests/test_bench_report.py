@@ -112,3 +112,13 @@ def test_fields_text_states_the_figure_the_batch_and_the_target(tmp_path, monkey
     monkeypatch.setattr(report, "RESULTS", tmp_path)
     text = report.fields_text()
     assert all(s in text for s in says) and not any(s in text for s in not_says)
+
+
+def test_repeat_speeds_pair_each_repeat_with_the_seed_by_hand():
+    train = {"runs": {"seed": [{"epoch_seconds": [60.0, 62.0]}, {"epoch_seconds": [80.0]}],
+                      "toolkit": [{"epoch_seconds": [61.0, 61.0]}, {"epoch_seconds": [64.0, 96.0]}]}}
+    assert report.repeat_speeds(train, "toolkit") == pytest.approx([1.0, 1.0])      # 61/61, 80/80
+    train["runs"]["toolkit"][1]["epoch_seconds"] = [100.0]
+    assert report.repeat_speeds(train, "toolkit") == pytest.approx([1.0, 0.8])
+    assert report._per_repeat(train, "toolkit") == " (per repeat: 1.00, 0.80)"
+    assert report.repeat_speeds(train, "toolkit other") == [] and report._per_repeat(train, "nothing") == ""
