@@ -106,11 +106,8 @@ def paired(results: dict[str, dict], baseline: str, candidate: str, samples: int
 def repeat_speeds(train: dict, name: str) -> list[float]:
     """Per interleaved repeat of train.json, the seed's mean epoch over the `name` run's mean epoch."""
     runs = train.get("runs", {})
-
-    def mean(run: dict) -> float:
-        return sum(run["epoch_seconds"]) / len(run["epoch_seconds"])
-
-    return [mean(s) / mean(t) for s, t in zip(runs.get("seed", []), runs.get(name, []))]
+    return [float(np.mean(s["epoch_seconds"]) / np.mean(t["epoch_seconds"]))
+            for s, t in zip(runs.get("seed", []), runs.get(name, []))]
 
 
 def _per_repeat(train: dict, name: str) -> str:
