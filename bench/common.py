@@ -1,11 +1,11 @@
 """Shared parts of the benchmarks: one parser, machine facts, interleaved repeats, data, result files.
 
 Every benchmark runs from the repository root as `python -m bench.<name>` (bench is a package, so
-nothing edits sys.path) and writes one JSON, bench/results/<name>.json (<name>_quick.json with --quick).
+nothing edits sys.path) and writes one JSON, bench/results/<name>.json (<name>_quick.json with --quick),
+with its provenance (flexunet/provenance.py: commit, command, time, versions, CPU).
 """
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
@@ -17,6 +17,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from flexunet.provenance import Provenance, write_result_json
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SHARED = ROOT.parent / "shared"
@@ -27,11 +29,12 @@ SCRATCH = Path(os.environ.get("FLEXUNET_BENCH_DATA", "/tmp/flexunet_bench"))
 
 
 def parser(description: str, repeats: int = 3) -> argparse.ArgumentParser:
-    """--quick (a smoke test in seconds), --repeats, --out."""
+    """--quick (a smoke test in seconds), --repeats, --out; the run's provenance is taken now, at its start."""
     parsed = argparse.ArgumentParser(description=description)
     parsed.add_argument("--quick", action="store_true", help="tiny sizes: checks the script, measures nothing")
     parsed.add_argument("--repeats", type=int, default=repeats, help=f"interleaved repeats (default {repeats})")
     parsed.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/<name>.json)")
+    parsed.set_defaults(provenance=Provenance.collect())
     return parsed
 
 
@@ -45,26 +48,17 @@ def add_overrides(keys: dict[str, dict[str, str]], overrides: list[str] | tuple[
 
 
 def machine() -> dict:
-    """CPU model and flags, cores, RAM, load, platform and package versions."""
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "load_average": [round(v, 2) for v in os.getloadavg()],
-            "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
+    """What the provenance record leaves out: platform, CPU count and flags, load average."""
+    info = {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "load_average": [round(v, 2) for v in os.getloadavg()]}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
             if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
                 info["cpu_flags"] = sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "fma"})
                 break
     except OSError:
         pass
-    for name in ("tensorflow", "keras", "jax", "numpy", "opencv-python-headless", "pillow"):
-        try:
-            info[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
     return info
 
 
@@ -89,14 +83,12 @@ def timed(work: Callable[[], object]) -> float:
 
 
 def write_result(name: str, args: argparse.Namespace, settings: dict, results: dict) -> Path:
-    """bench/results/<name>[_quick].json (or --out) with the machine, the settings and the results."""
+    """bench/results/<name>[_quick].json (or --out), written atomically: the provenance (taken when the
+    parser was made), the machine, the settings and the results."""
     path = args.out or RESULTS / (f"{name}_quick.json" if args.quick else f"{name}.json")
-    data = {"benchmark": name, "machine": machine(), "settings": settings, "quick": args.quick,
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"), **results}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    provenance = getattr(args, "provenance", None) or Provenance.collect()
+    data = {"benchmark": name, "machine": machine(), "settings": settings, "quick": args.quick, **results}
+    write_result_json(path, data, provenance)
     print(f"wrote {path}")
     return path
 

@@ -10,6 +10,7 @@ changes one more key of the config (e.g. train.batch_size=4); write such a run t
 
 import dataclasses
 import sys
+from pathlib import Path
 
 from bench.common import ROOT, SCRATCH, add_overrides, parser, write_result
 from flexunet.config import load_config
@@ -19,23 +20,25 @@ from flexunet.generators.fields import write_fields
 CPU_CONFIG = ROOT / "projects" / "Pap-Smear" / "cpu_train_eval_infer.config"
 
 
-def fields_config(folder, size: int, quick: bool, variants: tuple[str, ...] = ()):
-    """The CPU config with the fields' paths and image size (and, --quick, a tiny model for a smoke test),
-    then each SECTION.KEY=VALUE of `variants`."""
+def fields_config(folder, size: int, quick: bool, variants: tuple[str, ...] = (), recipe: Path = CPU_CONFIG,
+                  tag: str = ""):
+    """A config (default the shipped CPU one) reading the fields in folder/fields with only its paths and image
+    size changed (and, --quick, a tiny model for a smoke test), then each SECTION.KEY=VALUE of `variants`; the
+    config and its outputs in folder/<tag>."""
     data = {s: {k: f'"{folder / "fields" / s / k}"' for k in ("images", "masks")} for s in ("train", "valid", "test")}
+    own = folder / tag
     keys = {"model": {"image_width": str(size), "image_height": str(size)},
             "train": {"image_datapath": data["train"]["images"], "mask_datapath": data["train"]["masks"],
-                      "model_dir": f'"{folder / "models"}"', "eval_dir": f'"{folder / "eval"}"'},
+                      "model_dir": f'"{own / "models"}"', "eval_dir": f'"{own / "eval"}"'},
             "eval": {"image_datapath": data["valid"]["images"], "mask_datapath": data["valid"]["masks"],
-                     "output_dir": f'"{folder / "eval_output"}"'},
+                     "output_dir": f'"{own / "eval_output"}"'},
             "test": {"image_datapath": data["test"]["images"], "mask_datapath": data["test"]["masks"],
-                     "output_dir": f'"{folder / "test_eval_output"}"'}}
+                     "output_dir": f'"{own / "test_eval_output"}"'}}
     if quick:
         keys["model"].update(base_filters="4", num_layers="3")
         keys["train"].update(epochs="2")
     add_overrides(keys, variants)
-    return load_config(write_variant(CPU_CONFIG, folder / "train_eval_infer.config", keys,
-                                     drop=("infer", "tiledinfer")))
+    return load_config(write_variant(recipe, own / "train_eval_infer.config", keys, drop=("infer", "tiledinfer")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,10 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     largest = run_evaluation(forced, "test")
     keys = ("pixel_dice", "pixel_dice_ci95_low", "pixel_dice_ci95_high", "pixel_iou", "mean_dice", "threshold",
             "keep_largest", "fill_holes", "cells_true", "cells_found")
-    result = {"fields": drawn, "validation": {k: info.get(k) for k in ("threshold", "keep_largest", "fill_holes",
-                                                                       "validation_dice", "validation_options")},
-              "epochs_run": info.get("epochs_run"), "best_epoch": info.get("best_epoch"),
-              "batch_size": info.get("batch_size"),
+    result = {"fields": drawn, "training": info.to_dict(),
               "test_chosen_on_validation": {k: chosen[k] for k in keys},
               "test_keep_largest_true": {k: largest[k] for k in keys},
               "target": "held-out nucleus pixel Dice >= 0.90 with the clean-up chosen on validation"}

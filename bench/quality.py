@@ -5,12 +5,14 @@ An interrupted run continues with --set train.resume=True; --max-minutes ends tr
 epoch that crosses the budget (recorded) and scores the best checkpoint so far; --score-only scores
 a finished run's model again (after a change to the scoring) without training. Each recipe's result,
 with its per-cell pixel counts (for paired comparisons), is one entry of bench/results/quality.json;
-the held-out per-image scores also go to <workdir>/holdout_per_image.csv (flexunet-compare).
+the held-out per-image scores also go to <workdir>/holdout_per_image.csv (flexunet-compare). Each
+entry carries its own provenance (commit, command, time, versions, CPU), taken when the run starts.
 Runs on CPU (slowly) and on a GPU with KERAS_BACKEND=jax.
 """
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -26,10 +28,12 @@ from flexunet.data.pairs import pair_files, source_cell_id
 from flexunet.evaluation.bootstrap import cell_counts
 from flexunet.evaluation.scores import PER_IMAGE_COLUMNS, score_predictions, summarize
 from flexunet.fsutil import csv_text
-from flexunet.inference.postprocess import MaskRule
+from flexunet.inference.postprocess import MaskRule, configured_rule
 from flexunet.inference.predict import model_predictor
 from flexunet.model.files import best_model_files
+from flexunet.model.record import ModelRecord
 from flexunet.model.store import load_trained, load_unet, member_configs
+from flexunet.provenance import KEY, Provenance, write_json
 from flexunet.training.run import run_training
 
 TARGET = MaskOptions(binarize=True, threshold=128, blur=False)
@@ -103,7 +107,7 @@ def score_model(model, rule: MaskRule, source: PairSource, tta_options=(False, T
             for thr_name, thr in (("selected", rule.threshold), ("0.5", 0.5)):
                 start = time.perf_counter()
                 variant = MaskRule(thr, rule.keep_largest and post, rule.fill_holes and post)
-                rows, _ = score_predictions(predict, source.images, source.masks, names, variant)
+                rows, *_ = score_predictions(predict, source.images, source.masks, names, variant)
                 key = score_key(tta, rot90, post, thr_name)
                 results[key] = {**summarize(rows), "threshold": thr, "keep_largest": variant.keep_largest,
                                 "fill_holes": variant.fill_holes, "seconds": time.perf_counter() - start}
@@ -115,7 +119,8 @@ def score_model(model, rule: MaskRule, source: PairSource, tta_options=(False, T
 def score_trained(config, workdir: Path, members: list[str]) -> dict:
     """Scores of the trained model (and of each ensemble member with the recipe's TTA and the chosen rule) on
     the held-out cells, and the headline's pixel counts per source cell."""
-    model, rule = load_trained(config)
+    trained = load_trained(config)
+    model, rule = trained.model, configured_rule(trained.record, config.postprocess)
     source = holdout_source(config, workdir)
     post, rows = config.postprocess, {}
     scores = score_model(model, rule, source, rot90=post.tta_rot90, rows_out=rows)
@@ -135,16 +140,18 @@ def load_results(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def save_result(path: Path, name: str, report: dict) -> None:
-    """Set results[name] = report in the results file (one JSON for every recipe)."""
+def save_result(path: Path, name: str, report: dict, provenance: Provenance) -> None:
+    """Set results[name] = report, with its own provenance, in the results file (one JSON for every recipe),
+    rewritten atomically."""
     results = load_results(path)
-    results[name] = report
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(sorted(results.items())), indent=1, default=str) + "\n")
+    results[name] = {**report, KEY: provenance.to_json()}
+    write_json(path, dict(sorted(results.items())))
 
 
-def rescore(args) -> int:
-    """--score-only: replace the scores of an earlier result, keeping its training record."""
+def rescore(args, command: str | None) -> int:
+    """--score-only: replace the scores of an earlier result, keeping its training record (and the
+    provenance of its training run as training_provenance)."""
+    provenance = Provenance.collect(command)
     workdir = args.workdir or Path("/tmp") / f"quality_{args.name}"
     config_path = workdir / "train_eval_infer.config"
     report = load_results(args.out).get(args.name)
@@ -152,9 +159,11 @@ def rescore(args) -> int:
         print(f"error: --score-only needs an earlier run: {args.name} in {args.out} and {config_path}",
               file=sys.stderr)
         return 1
-    report.update(score_trained(load_config(config_path), workdir, report["training"].get("members", [])))
+    report.update(score_trained(load_config(config_path), workdir, list(ModelRecord.from_dict(report["training"]).members)))
     report["rescored"] = "scores recomputed with --score-only; training figures from the original run"
-    save_result(args.out, args.name, report)
+    if KEY in report:
+        report.setdefault("training_provenance", report[KEY])
+    save_result(args.out, args.name, report, provenance)
     print(f"{args.name}: pixel Dice {report['headline']['pixel_dice']:.4f}; rewrote {args.out}")
     return 0
 
@@ -176,13 +185,15 @@ def main(argv=None) -> int:
     parser.add_argument("--score-only", action="store_true",
                         help="score the model the workdir holds again with the current scoring code")
     args = parser.parse_args(argv)
+    command = None if argv is None else shlex.join(["python", "-m", "bench.quality", *argv])
     if args.score_only:
-        return rescore(args)
+        return rescore(args, command)
     if not (args.data / "images").is_dir():
         print(f"error: {args.data}/images not found (the real Pap-Smear data)", file=sys.stderr)
         return 1
     workdir = args.workdir or Path("/tmp") / f"quality_{args.name}"
     workdir.mkdir(parents=True, exist_ok=True)
+    provenance = Provenance.collect(command)
     split = make_split(args.data, workdir, args.holdout, args.split_seed)
     config = load_config(derived_config(args.recipe, workdir, args.epochs, args.set))
     start = time.perf_counter()
@@ -192,12 +203,12 @@ def main(argv=None) -> int:
         "name": args.name, "recipe": str(args.recipe), "recipe_text": args.recipe.read_text(), "overrides": args.set,
         "holdout_cells": len(split["test_cells"]), "train_cells": split["train_cells"],
         "split_seed": args.split_seed, "target": "annotation: mask > 128, no blur",
-        "train_seconds": time.perf_counter() - start, "training": info,
+        "train_seconds": time.perf_counter() - start, "training": info.to_dict(),
         "stopped_by_time_limit": bool(limit and limit[0].hit), "max_minutes": args.max_minutes,
-        **score_trained(config, workdir, info.get("members", [])),
+        **score_trained(config, workdir, list(info.members)),
         "backend": keras.backend.backend(), "machine": machine(),
     }
-    save_result(args.out, args.name, report)
+    save_result(args.out, args.name, report, provenance)
     h = report["headline"]
     print(f"{args.name}: pixel Dice {h['pixel_dice']:.4f} IoU {h['pixel_iou']:.4f} precision "
           f"{h['pixel_precision']:.4f} recall {h['pixel_recall']:.4f} on {h['source_cells']} unseen "

@@ -7,7 +7,7 @@ import errno
 import io
 import os
 import shutil
-import tempfile
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -34,22 +34,26 @@ UMASK = _umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
-    """Write to a temp file beside `path`, then rename it over `path` (never a half-written file).
+    """Write to a temp file beside `path` (named by process and thread, so concurrent writers never share one),
+    then rename it over `path` (never a half-written file); permissions as the umask gives new files.
 
     `durable` also flushes the data to disk before the rename (checkpoints, CSVs); per-image
     outputs skip that, which is much faster and still never leaves a partial file.
     """
     path = Path(path)
-    tmp = None
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        try:
+            fd = os.open(tmp, flags, 0o666)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, 0o666)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:

@@ -79,6 +79,36 @@ def label_overlay(image: np.ndarray, labels: np.ndarray, num_classes: int, alpha
     return out
 
 
+def cell_colour(cell_id: int) -> tuple[int, int, int]:
+    """A bright colour of its own for each cell id (golden-angle hues)."""
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb((cell_id * 0.618034) % 1.0, 0.85, 1.0)
+    return int(255 * r), int(255 * g), int(255 * b)
+
+
+def cell_overlay(image: np.ndarray, cells, labels: dict[int, str] | None = None) -> np.ndarray:
+    """The image with each cell (flexunet.data.instances.Cell) outlined in its own colour, its nucleus
+    outlined thinly in the same colour, and `labels[cell id]` (e.g. its N/C ratio) written at its nucleus."""
+    import cv2
+
+    out = np.ascontiguousarray(_as_rgb(image)).copy()
+    scale = max(0.3, min(out.shape[:2]) / 700)
+    for c in cells:
+        top, left = c.box[0], c.box[1]
+        colour = cell_colour(c.id)
+        for mask, width in ((c.cell, max(1, round(2 * scale))), (c.nucleus, 1)):
+            contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(out, contours, -1, colour, width, offset=(left, top))
+        text = (labels or {}).get(c.id)
+        if text and c.nucleus.any():
+            ys, xs = np.nonzero(c.nucleus)
+            at = (int(left + xs.mean() + 4 * scale), int(top + ys.mean() - 4 * scale))
+            cv2.putText(out, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(out, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, colour, 1, cv2.LINE_AA)
+    return out
+
+
 def image_grid(path: str | os.PathLike, rows: list[list[np.ndarray]], row_titles: list[str],
                col_titles: list[str] | None = None, title: str | None = None) -> None:
     """A grid of images: one list per row (e.g. images over masks, or input | truth | prediction)."""

@@ -1,6 +1,7 @@
-"""bench.quality: a grouped hold-out run end to end on tiny data, and scoring it again."""
+"""bench.quality: a grouped hold-out run end to end on tiny data, scoring it again, and its results file."""
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ from bench import quality
 from flexunet.data.pairs import source_cell_id
 from flexunet.evaluation.compare import read_per_image
 from flexunet.evaluation.scores import dice_from_counts
+from flexunet.provenance import Provenance, result_problems
+
 SCORES = ("pixel_dice", "pixel_iou", "mean_dice", "pixel_dice_ci95_low", "pixel_dice_ci95_high", "threshold")
 
 
@@ -27,6 +30,8 @@ def test_a_run_holds_out_whole_cells_and_rescoring_keeps_its_training_record(
             "--workdir", str(work), "--out", str(out)]
     assert quality.main(args) == 0
     first = json.loads(out.read_text())["tiny"]
+    assert first["provenance"]["command"] == shlex.join(["python", "-m", "bench.quality", *args])
+    assert result_problems(first) == [] and "training_provenance" not in first
     held = cells_in(work / "split" / "test" / "images")
     assert len(held) == 2 and not held & cells_in(work / "split" / "train" / "images")
     h = first["headline"]
@@ -46,7 +51,8 @@ def test_a_run_holds_out_whole_cells_and_rescoring_keeps_its_training_record(
     again = both["tiny"]
     assert both["other"] == {"name": "other"}
     assert again["train_seconds"] == 1234.5 and again["training"] == first["training"]
-    assert "rescored" in again
+    assert "rescored" in again and again["training_provenance"] == first["provenance"]
+    assert again["provenance"]["command"].endswith(" --score-only") and result_problems(again) == []
     assert {k: again["headline"][k] for k in SCORES} == pytest.approx({k: h[k] for k in SCORES})
 
 
@@ -55,3 +61,20 @@ def test_score_only_needs_an_earlier_run(tmp_path, capsys):
             "--out", str(tmp_path / "quality.json"), "--score-only"]
     assert quality.main(args) == 1
     assert "--score-only needs an earlier run" in capsys.readouterr().err
+
+
+def record(command: str) -> Provenance:
+    return Provenance(commit="0" * 40, dirty=False, command=command, timestamp="2026-12-01T10:00:00+00:00",
+                      versions={"python": "3.11.7"}, cpu_model="Xeon", usable_cores=2, backend="tensorflow")
+
+
+def test_each_entry_carries_its_own_provenance_and_the_file_is_replaced_whole(tmp_path):
+    out = tmp_path / "quality.json"
+    quality.save_result(out, "b", {"name": "b", "dice": 0.9}, record("python -m bench.quality --name b"))
+    quality.save_result(out, "a", {"name": "a", "dice": 0.8}, record("python -m bench.quality --name a"))
+    quality.save_result(out, "b", {"name": "b", "dice": 0.7}, record("python -m bench.quality --name b --set x=1"))
+    data = json.loads(out.read_text())
+    assert list(data) == ["a", "b"] and data["b"]["dice"] == 0.7
+    assert [data[n]["provenance"]["command"] for n in data] == ["python -m bench.quality --name a",
+                                                                "python -m bench.quality --name b --set x=1"]
+    assert [p.name for p in tmp_path.iterdir()] == ["quality.json"]

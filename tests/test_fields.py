@@ -56,8 +56,8 @@ def test_each_field_is_its_own_source_cell_so_no_split_shares_one(fields):
 
 def test_validation_turns_keep_largest_off_and_the_unseen_fields_reach_090(fields):
     info, auto = fields["info"], fields["auto"]
-    assert info["keep_largest"] is False
-    options = {(o["keep_largest"], o["fill_holes"]): o["validation_dice"] for o in info["validation_options"]}
+    assert info.keep_largest is False
+    options = {(o.keep_largest, o.fill_holes): o.validation_dice for o in info.validation_options}
     assert options[(True, False)] < options[(False, False)] - 0.2
     assert auto["pixel_dice"] >= 0.90 and auto["keep_largest"] is False
 
@@ -65,7 +65,7 @@ def test_validation_turns_keep_largest_off_and_the_unseen_fields_reach_090(field
 def test_the_shipped_batch_of_16_trains_the_32_fields_at_4_for_8_steps_an_epoch(fields):
     train = fields["config"].train
     assert (train.batch_size, train.min_steps_per_epoch) == (16, 8)
-    assert fields["info"]["batch_size"] == 4
+    assert fields["info"].run.batch_size == 4
 
 
 def test_keep_largest_set_by_hand_loses_the_other_nuclei(fields):
@@ -86,10 +86,10 @@ def test_the_inspector_counts_objects_per_mask(fields):
 
 @pytest.mark.parametrize("grey", [True, False])
 def test_fields_are_grey_or_rgb_and_deterministic(grey):
-    a, mask = draw_field(np.random.default_rng(1), 96, grey=grey)
-    b, _ = draw_field(np.random.default_rng(1), 96, grey=grey)
-    assert a.shape == ((96, 96) if grey else (96, 96, 3)) and np.array_equal(a, b)
-    assert set(np.unique(mask)) <= {0, 255}
+    a = draw_field(np.random.default_rng(1), 96, grey=grey)
+    b = draw_field(np.random.default_rng(1), 96, grey=grey)
+    assert a.image.shape == ((96, 96) if grey else (96, 96, 3)) and np.array_equal(a.image, b.image)
+    assert set(np.unique(a.nucleus_mask)) <= {0, 255} and set(np.unique(a.labels)) <= {0, 1, 2}
 
 
 def test_grey_fields_train_and_infer_with_one_channel(tmp_path):

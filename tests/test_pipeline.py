@@ -6,7 +6,6 @@ so the whole module takes seconds of CPU; it checks files, names, sizes and form
 
 import csv
 import hashlib
-import json
 import re
 import subprocess
 import sys
@@ -17,10 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import flexunet.training.run
+import flexunet.training.setup
 from flexunet.evaluation.scores import PER_IMAGE_COLUMNS
 from flexunet.fsutil import OWNER_MARK
+from flexunet.inference.postprocess import configured_rule
 from flexunet.model.files import BEST_MODEL
+from flexunet.model.record import read_record
 from flexunet.model.store import load_trained
 from flexunet.training.callbacks import TrainingState
 
@@ -55,7 +56,7 @@ class RecordingState(TrainingState):
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
-        if self.state.get("best_epoch") == epoch:
+        if self.state.best_epoch == epoch:
             RecordingState.best_predictions = self.model.predict(RecordingState.probe, verbose=0)
 
 
@@ -93,7 +94,7 @@ def pipeline(project):
                                     ).astype(np.float32)
     before = snapshot(root / "mini_test")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(flexunet.training.run, "TrainingState", RecordingState)
+        mp.setattr(flexunet.training.setup, "TrainingState", RecordingState)
         unet = TensorflowUNet(str(config_path))
         info = unet.train()
     results = {"info": info, "unet": unet, "best_predictions": RecordingState.best_predictions,
@@ -143,13 +144,13 @@ def test_train_metrics_csv_has_the_train_metrics_columns(project, pipeline):
 
 
 def test_model_info(project, pipeline):
-    info = json.loads((project[0] / "models" / "model_info.json").read_text())
-    assert info["epochs_run"] == 2
-    assert info["best_epoch"] in (0, 1)
-    assert 0.0 < info["threshold"] < 1.0
-    assert info["backend"] == keras.backend.backend()
-    assert info["model"]["num_layers"] == 3 and info["model"]["image_width"] == 64
-    assert pipeline["info"]["threshold"] == info["threshold"]
+    record = read_record(project[0] / "models")
+    assert record.run.epochs_run == 2
+    assert record.run.best_epoch in (0, 1)
+    assert 0.0 < record.threshold < 1.0
+    assert record.backend == keras.backend.backend()
+    assert record.model["num_layers"] == 3 and record.model["image_width"] == 64
+    assert pipeline["info"] == record
 
 
 def test_best_model_round_trips_in_safe_mode(project, pipeline):
@@ -159,9 +160,9 @@ def test_best_model_round_trips_in_safe_mode(project, pipeline):
     from_file = loaded.predict(probe, verbose=0)
     assert pipeline["best_predictions"] is not None
     np.testing.assert_allclose(from_file, pipeline["best_predictions"], atol=1e-6)
-    rebuilt, rule = load_trained(pipeline["unet"].config)
-    np.testing.assert_allclose(rebuilt.predict(probe, verbose=0), from_file, atol=1e-6)
-    assert rule.threshold == pipeline["info"]["threshold"]
+    rebuilt = load_trained(pipeline["unet"].config)
+    np.testing.assert_allclose(rebuilt.model.predict(probe, verbose=0), from_file, atol=1e-6)
+    assert rebuilt.record.threshold == pipeline["info"].threshold
     assert loaded.loss.fn is keras.saving.get_registered_object("flexunet>bce_iou_loss")
 
 
@@ -311,7 +312,7 @@ def test_create_backup_moves_the_earlier_models_folder(project, pipeline):
     assert hashlib.sha256(old.read_bytes()).hexdigest() == pipeline["best_sha"]
     assert (root / "models" / BEST_MODEL).is_file()
     assert (root / "models" / "backup.config").read_bytes() == backup_config.read_bytes()
-    assert json.loads((root / "models" / "model_info.json").read_text())["epochs_run"] == 1
+    assert read_record(root / "models").run.epochs_run == 1
     assert len([p for p in root.iterdir() if re.fullmatch(r"eval_\d.*_bak", p.name)]) == 1
     assert len((root / "eval" / "train_losses.csv").read_text().splitlines()) == 2
 
@@ -335,16 +336,40 @@ def test_train_and_infer_under_jax(tmp_path, write_config, make_tiny_dataset, ti
                             env=subprocess_env(KERAS_BACKEND="jax"), capture_output=True, text=True,
                             timeout=420)
     assert result.returncode == 0, result.stderr[-3000:]
-    info = json.loads((tmp_path / "models" / "model_info.json").read_text())
-    assert info["backend"] == "jax" and info["epochs_run"] == 1
+    record = read_record(tmp_path / "models")
+    assert record.backend == "jax" and record.run.epochs_run == 1
     _check_masks(tmp_path / "out", [tmp_path / "out" / (Path(n).stem + ".png") for n in INPUTS])
     # the JAX-trained model loads under this process's backend and predicts the same masks
     from flexunet.config import load_config
     from flexunet.data.dataset import resize_image
     from flexunet.data.io import read_image
 
-    model, rule = load_trained(load_config(config))
+    trained = load_trained(load_config(config))
+    model, rule = trained.model, configured_rule(trained.record, load_config(config).postprocess)
     image = read_image(tmp_path / "inputs" / "same.jpg")
     probs = model.predict(resize_image(image, (64, 64))[None].astype(np.float32), verbose=0)[0, ..., 0]
     written = np.asarray(Image.open(tmp_path / "out" / "same.png")) > 127
     assert np.mean((rule.apply(probs) > 127) != written) < 0.01
+
+
+def test_a_loaded_model_serves_evaluate_and_infer_without_reloading_or_retracing(project, pipeline, monkeypatch):
+    """The seed's API as users script it: load_model(), then evaluate() and infer() twice each; the model is
+    read once and its predict function made once."""
+    import flexunet.evaluation.run
+    import flexunet.inference.run
+    from TensorflowUNet import TensorflowUNet
+
+    unet = TensorflowUNet(str(project[1]))
+    model = unet.load_model()
+
+    def no_reload(*args, **kwargs):
+        raise AssertionError("the held model was read again from model_dir")
+
+    for module in (flexunet.inference.run, flexunet.evaluation.run):
+        monkeypatch.setattr(module, "load_trained", no_reload)
+    first = unet.infer()
+    predict_function = model.predict_function
+    assert predict_function is not None
+    assert unet.infer() == first and unet.evaluate()["images"] == 24
+    assert unet.model is model and model.predict_function is predict_function
+    assert unet.rule.threshold == read_record(project[0] / "models").threshold

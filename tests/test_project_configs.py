@@ -10,7 +10,7 @@ from conftest import REPO
 from flexunet.config import load_config
 from flexunet.generators.config import load_generator_config
 from flexunet.model.store import unet_from_section
-from flexunet.training.run import training_batch_size
+from flexunet.training.setup import training_batch_size
 
 CONFIGS = sorted((REPO / "projects").glob("*/*train_eval_infer.config"))
 GENERATOR_CONFIGS = sorted((REPO / "projects").glob("*/generator/*.config"))

@@ -1,64 +1,84 @@
 """The toolkit's commands: parse the arguments, load the config, call one stage command."""
 
-import importlib
 from pathlib import Path
-from typing import Callable
 
 from flexunet.cli.guard import TRAINING_INTERRUPTED, config_command, guarded, parser
+from flexunet.config import Config
+
+# Each stage is imported inside its command, so --help and a config error never import Keras.
 
 
-def _stage(target: str) -> Callable[[object], object]:
-    """The stage command "module:function", imported only when the command runs (so --help and a
-    config error never import Keras)."""
-    module, _, function = target.partition(":")
-    return lambda config: getattr(importlib.import_module(module), function)(config)
+def train(config: Config) -> None:
+    from flexunet.training.run import run_training
+
+    run_training(config)
+
+
+def infer(config: Config) -> None:
+    from flexunet.inference.run import run_inference
+
+    run_inference(config)
+
+
+def tiled_infer(config: Config) -> None:
+    from flexunet.inference.run import run_tiled_inference
+
+    run_tiled_inference(config)
+
+
+def inspect_dataset(config: Config) -> None:
+    from flexunet.data.run import run_dataset_inspection
+
+    run_dataset_inspection(config)
 
 
 def train_main(argv: list[str] | None = None) -> int:
-    return config_command("Train the UNet described by a config file.", _stage("flexunet.training.run:run_training"),
-                          argv, TRAINING_INTERRUPTED)
+    return config_command("Train the UNet described by a config file.", train, argv, TRAINING_INTERRUPTED)
+
+
+def evaluate(config: Config) -> None:
+    """[eval], then [test] when set, with the model loaded once."""
+    from flexunet.evaluation.run import run_evaluation
+    from flexunet.model.store import load_trained
+
+    trained = load_trained(config, compile_model=True)
+    run_evaluation(config, "eval", trained)
+    if config.test.image_datapath:
+        print("\n[test] set:")
+        run_evaluation(config, "test", trained)
 
 
 def evaluate_main(argv: list[str] | None = None) -> int:
-    def evaluate(config):
-        from flexunet.evaluation.run import run_evaluation
-
-        run_evaluation(config, "eval")
-        if config.test.image_datapath:
-            print("\n[test] set:")
-            run_evaluation(config, "test")
-
     return config_command("Evaluate the best model on [eval] (and [test] when set).", evaluate, argv)
 
 
 def infer_main(argv: list[str] | None = None) -> int:
-    return config_command("Segment every image in [infer] images_dir.",
-                          _stage("flexunet.inference.run:run_inference"), argv)
+    return config_command("Segment every image in [infer] images_dir.", infer, argv)
 
 
 def tiled_infer_main(argv: list[str] | None = None) -> int:
-    return config_command("Segment large images tile by tile ([tiledinfer]).",
-                          _stage("flexunet.inference.run:run_tiled_inference"), argv)
+    return config_command("Segment large images tile by tile ([tiledinfer]).", tiled_infer, argv)
 
 
 def inspect_main(argv: list[str] | None = None) -> int:
     def inspect(config):
+        from flexunet.data.outputs import INSPECTION_DIR
         from flexunet.model.inspect import inspect_model
         from flexunet.model.store import unet_from_section
 
-        inspect_model(unet_from_section(config.model), str(Path(config.base_dir) / "inspection"))
+        inspect_model(unet_from_section(config.model), str(Path(config.base_dir) / INSPECTION_DIR))
 
     return config_command("Write the model summary (and graph) to ./inspection.", inspect, argv)
 
 
 def dataset_main(argv: list[str] | None = None) -> int:
-    return config_command("Inspect the [train]/[eval]/[test] image and mask folders.",
-                          _stage("flexunet.data.run:run_dataset_inspection"), argv)
+    return config_command("Inspect the [train]/[eval]/[test] image and mask folders.", inspect_dataset, argv)
 
 
 def export_main(argv: list[str] | None = None) -> int:
     """flexunet-export [CONFIG] [--output DIR] [--formats keras,savedmodel,onnx] [--no-check] [--debug]."""
-    from flexunet.inference.export import EXPORT_DIR, FORMATS
+    from flexunet.inference.export import FORMATS
+    from flexunet.inference.outputs import EXPORT_DIR
 
     args_parser = parser("Export the trained best model of a config as .keras, TF SavedModel and ONNX.")
     args_parser.add_argument("--output", metavar="DIR",

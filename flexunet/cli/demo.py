@@ -3,9 +3,8 @@ nucleus model, then nucleus + cytoplasm over all seven classes (per-cell N/C rat
 of view with several cells each (--fields)."""
 
 import csv
-import json
 import os
-import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,10 +15,11 @@ from flexunet.cli.guard import guarded
 from flexunet.cli.guard import parser as command_parser
 from flexunet.config.edit import write_variant
 from flexunet.errors import FlexUNetError
-from flexunet.fsutil import atomic_write_text, prepare_output_dir
+from flexunet.fsutil import prepare_output_dir
 from flexunet.generators.fields import write_fields
 from flexunet.generators.herlev import CLASSES
 from flexunet.generators.synthetic import write_raw_dataset
+from flexunet.provenance import Provenance, write_result_json
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "projects" / "Pap-Smear"
@@ -177,6 +177,14 @@ def held_out(project: Path, folder: str = "test_eval_output") -> dict[str, float
     return scores
 
 
+def images_of_cells(scores: dict) -> str:
+    """'91 images of 7 held-out source cells (13 copies each)': the images are copies, the cells are not."""
+    images, cells = int(scores["images"]), int(scores["source_cells"])
+    exact = cells and images % cells == 0
+    copies = f"{images // cells} copies each" if exact else f"{images / max(cells, 1):.1f} images per cell"
+    return f"{images} images of {cells} held-out source cells ({copies})"
+
+
 def _interval(scores: dict, key: str = "pixel_dice") -> str:
     return f"{scores[key]:.4f} (95 % interval over cells {scores[key + '_ci95_low']:.3f} to {scores[key + '_ci95_high']:.3f})"
 
@@ -189,13 +197,13 @@ def report(project: Path, seconds: dict[str, float], parts: list[str]) -> dict:
     scores = held_out(project)
     print(f"Held-out test cells (never seen in training or model selection): pixel Dice {_interval(scores)}, "
           f"IoU {scores['pixel_iou']:.4f}, mean per-image Dice {scores['mean_dice']:.4f} over "
-          f"{int(scores['images'])} images of {int(scores['source_cells'])} source cells")
+          f"{images_of_cells(scores)}")
     if "classes" in parts:
         c = held_out(project, "all_classes_test_eval_output")
         print(f"All seven classes, held-out cells: nucleus Dice {_interval(c, 'pixel_dice_nucleus')}, cytoplasm Dice "
               f"{_interval(c, 'pixel_dice_cytoplasm')}; N/C ratio error {c['nc_ratio_mae']:.3f} mean absolute "
-              f"({100 * c['nc_ratio_mean_relative_error']:.1f} % relative) over {int(c['cells_found'])} of "
-              f"{int(c['cells_true'])} cells found")
+              f"({100 * c['nc_ratio_mean_relative_error']:.1f} % relative) over the nuclei of {images_of_cells(c)}, "
+              f"{int(c['cells_found'])} of {int(c['cells_true'])} nuclei found")
     if "fields" in parts:
         f = held_out(project, "fields_test_eval_output")
         print(f"Fields of view, held-out fields: nucleus Dice {_interval(f)} with the clean-up chosen on validation "
@@ -218,11 +226,6 @@ def report(project: Path, seconds: dict[str, float], parts: list[str]) -> dict:
             "held_out": {part: held_out(project, folders[part]) for part in parts}}
 
 
-def machine() -> dict:
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
-            "python": platform.python_version()}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser(__doc__.splitlines()[0], None)
     parser.add_argument("--workdir", type=Path, default=REPO / "demo_run")
@@ -239,15 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     parts = ["nucleus"] + ([] if args.nucleus_only else ["classes"]) + (["fields"] if args.fields else [])
 
     def work():
+        command = "bash demo.sh " + shlex.join(argv if argv is not None else sys.argv[1:])
+        provenance = Provenance.collect(command.strip())
         if args.workdir.resolve().parent != REPO:
             raise FlexUNetError(f"--workdir: expected a folder directly inside {REPO} (the project "
                                 f"scripts call ../../*.py), got {args.workdir}")
         project = prepare(args.workdir, args.cells, args.seed, args.epochs, parts)
         summary = report(project, run_steps(project, parts), parts)
         if args.record:
-            record = {"command": "bash demo.sh " + " ".join(argv if argv is not None else sys.argv[1:]),
-                      "parts": parts, "cells": args.cells, "machine": machine(), **summary}
-            atomic_write_text(args.record, json.dumps(record, indent=1) + "\n")
+            write_result_json(args.record, {"parts": parts, "cells": args.cells, **summary}, provenance)
         if args.assets:
             copy_assets(project, args.assets)
 

@@ -1,24 +1,44 @@
 """Checks that span several keys, run once after parsing."""
 
-from flexunet.config.sections import Config
-from flexunet.errors import ConfigError
-from flexunet.model.levels import size_problem
-from flexunet.model.names import (
+from flexunet.config.levels import size_problem
+from flexunet.config.names import (
+    CELLS_NAMES,
     LOSS_NAMES,
     METRIC_NAMES,
     MULTI_CLASS_NAMES,
     MULTI_CLASS_ONLY,
     OPTIMIZER_NAMES,
-    PROGRESS_METRIC,
+    progress_metric,
 )
+from flexunet.config.sections import Config
+from flexunet.errors import ConfigError
 from flexunet.registry import look_up_option
 
 
-def _check_head(config: Config) -> None:
-    """Losses and metrics that fit the head: softmax (num_classes > 1, label masks) or sigmoid."""
+def _check_cells_head(config: Config) -> None:
+    """The cells head reads 3-class label masks and has losses and metrics of its own."""
     m = config.model
+    if m.num_classes != 3:
+        raise ConfigError(f"{config.where('model', 'num_classes')}: head = \"cells\" expected 3 (background, "
+                          f"cytoplasm, nucleus), got {m.num_classes}")
     for key_name, names in (("loss", [m.loss]), ("metrics", m.metrics)):
         for name in names:
+            if name not in CELLS_NAMES:
+                raise ConfigError(f"{config.where('model', key_name)}: {name!r} is for a classes head; with head = "
+                                  f"\"cells\" expected one of {', '.join(CELLS_NAMES)}")
+
+
+def _check_head(config: Config) -> None:
+    """Losses and metrics that fit the head: softmax (num_classes > 1, label masks), sigmoid, or cells."""
+    m = config.model
+    if m.head == "cells":
+        _check_cells_head(config)
+        return
+    for key_name, names in (("loss", [m.loss]), ("metrics", m.metrics)):
+        for name in names:
+            if name in CELLS_NAMES:
+                raise ConfigError(f"{config.where('model', key_name)}: {name!r} needs [model] head = \"cells\", "
+                                  f"got head = {m.head!r}")
             if m.num_classes > 1 and name not in MULTI_CLASS_NAMES:
                 raise ConfigError(f"{config.where('model', key_name)}: {name!r} is for one class (a sigmoid head); "
                                   f"with num_classes = {m.num_classes} expected one of {', '.join(MULTI_CLASS_NAMES)}")
@@ -63,7 +83,7 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"{config.where('train', 'ensemble_base_filters')}: expected one width per member "
                           f"(ensemble = {config.train.ensemble}), got {len(widths)}: {list(widths)}")
     if config.train.metrics is not None:
-        produced = {"loss", *m.metrics, PROGRESS_METRIC}
+        produced = {"loss", *m.metrics, progress_metric(m.head)}
         for column in config.train.metrics:
             base = column.removeprefix("val_")
             if base not in produced:

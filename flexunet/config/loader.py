@@ -102,16 +102,19 @@ def _resolve_defaults(path: str, sections: dict, explicit: set) -> None:
 
 
 def _class_defaults(sections: dict, explicit: set) -> None:
-    """With num_classes > 1 the loss and metrics a user left out default to the softmax head's
-    (cce_dice_loss; dice_nucleus, and dice_cytoplasm with three or more classes)."""
+    """With num_classes > 1 the loss and metrics a user left out default to the head's: softmax, cce_dice_loss
+    with dice_nucleus (and dice_cytoplasm with three or more classes); cells, cells_loss with cells_dice_cell
+    and cells_dice_nucleus."""
     model = sections["model"]
     if model.num_classes == 1:
         return
+    cells = model.head == "cells"
     updates = {}
     if ("model", "loss") not in explicit:
-        updates["loss"] = "cce_dice_loss"
+        updates["loss"] = "cells_loss" if cells else "cce_dice_loss"
     if ("model", "metrics") not in explicit:
-        updates["metrics"] = ("dice_nucleus", "dice_cytoplasm") if model.num_classes >= 3 else ("dice_nucleus",)
+        updates["metrics"] = (("cells_dice_cell", "cells_dice_nucleus") if cells else
+                              ("dice_nucleus", "dice_cytoplasm") if model.num_classes >= 3 else ("dice_nucleus",))
     sections["model"] = replace(model, **updates)
 
 

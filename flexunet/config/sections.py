@@ -4,11 +4,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from flexunet.config.names import CELL_CHANNELS, HEADS, PER_IMAGE_LOSSES
 from flexunet.config.spec import Bool, BoolOrAuto, Float, Int, ListOf, Optional, Pair, PathSpec, Str
 from flexunet.errors import ConfigError
-from flexunet.model.names import PER_IMAGE_LOSSES
 
 VALIDATION_MODES = ("grouped", "last_files", "eval")
+CELLS_FOLDER = "cells"
+CELLS_DOC = ("Cell instances beside the masks (same file stems): QuPath GeoJSON (cells with their nuclei), or 16-bit "
+             "label images (one id per cell; a multi-page TIFF for overlapping cells); None = the folder `cells` "
+             "beside mask_datapath when there is one. Without instances, touching cells are one cell.")
 VALIDATION_ALIASES = {"seed": "last_files"}
 
 
@@ -25,6 +29,10 @@ class ModelSection:
     image_height: int = key(128, Int(min=8), "Model input height in pixels.")
     image_channels: int = key(3, Int(min=1, max=4), "Input channels: 3 = RGB, 1 = gray, 4 = RGBA.")
     num_classes: int = key(1, Int(min=1), "Output channels; 1 = binary nucleus mask (sigmoid head).")
+    head: str = key("classes", Str(HEADS),
+                    "classes = one channel per class (sigmoid for 1, softmax for more); cells = cells as "
+                    f"instances (needs num_classes = 3): sigmoid channels {', '.join(CELL_CHANNELS)}, from which "
+                    "each cell is grown from its nucleus outward, stopping at its outline; overlaps go to both cells.")
     base_filters: int = key(16, Int(min=1), "Filters of the first level; doubled at each level down.")
     base_kernels: tuple = key((3, 3), Pair(min=1, odd=True),
                               "Kernel of the first level; shrinks by 2 per level, not below 3.")
@@ -71,6 +79,7 @@ class TrainSection:
     eval_dir: str = key("./eval", PathSpec(), "Folder for training CSVs and plots.")
     image_datapath: str | None = key(None, Optional(PathSpec()), "Training images folder.")
     mask_datapath: str | None = key(None, Optional(PathSpec()), "Training masks folder (same file stems).")
+    cells_datapath: str | None = key(None, Optional(PathSpec()), CELLS_DOC)
     create_backup: bool = key(False, Bool(),
                               "Move an earlier model_dir/eval_dir to *_<timestamp>_bak before training.")
     validation_split: float = key(0.2, Float(min=0.0, max=1.0, min_open=True, max_open=True),
@@ -128,6 +137,7 @@ class TrainSection:
 class EvalSection:
     image_datapath: str | None = key(None, Optional(PathSpec()), "Evaluation images folder.")
     mask_datapath: str | None = key(None, Optional(PathSpec()), "Evaluation masks folder.")
+    cells_datapath: str | None = key(None, Optional(PathSpec()), CELLS_DOC)
     output_dir: str = key("./eval_output", PathSpec(),
                           "Folder for evaluation.csv, per_image.csv and pictures.")
     batch_size: int | None = key(None, Optional(Int(min=1)), "Batch size; None = [train] batch_size.")
@@ -137,6 +147,7 @@ class EvalSection:
 class TestSection:
     image_datapath: str | None = key(None, Optional(PathSpec()), "Held-out test images folder.")
     mask_datapath: str | None = key(None, Optional(PathSpec()), "Held-out test masks folder.")
+    cells_datapath: str | None = key(None, Optional(PathSpec()), CELLS_DOC)
     output_dir: str = key("./test_eval_output", PathSpec(), "Folder for the test-set evaluation.")
 
 
@@ -261,10 +272,38 @@ class Config:
     def is_set(self, section: str, key: str) -> bool:
         return (section, key) in self.explicit
 
-    def folders(self, section: str, purpose: str) -> tuple[str, str, str, str]:
-        """(images folder, masks folder, and the settings naming them) of [train], [eval] or [test]."""
-        return (self.require(section, "image_datapath", purpose), self.require(section, "mask_datapath", purpose),
-                self.where(section, "image_datapath"), self.where(section, "mask_datapath"))
+    def protected_folders(self, output: str) -> dict[str, str]:
+        """{what: folder} of every folder an output folder (the setting "section key", e.g. "infer
+        output_dir") must neither be nor hold: the config's folder, every image, mask and input folder the
+        config names, and the model folder (unless `output` is the model folder or its eval folder)."""
+        named = {
+            "config folder": self.base_dir,
+            "input folder": self.infer.images_dir, "tiled input folder": self.tiledinfer.images_dir,
+            "training images": self.train.image_datapath, "training masks": self.train.mask_datapath,
+            "evaluation images": self.eval.image_datapath, "evaluation masks": self.eval.mask_datapath,
+            "test images": self.test.image_datapath, "test masks": self.test.mask_datapath,
+            **{f"{s} cell instances": self.cells_folder(s) for s in ("train", "eval", "test")},
+        }
+        if not output.startswith("train "):
+            named["model folder"] = self.train.model_dir
+        return {what: folder for what, folder in named.items() if folder is not None}
+
+    def folders(self, section: str, purpose: str) -> tuple[str, str, str, str, str | None, str]:
+        """(images folder, masks folder, the settings naming them, the cell instances folder or None, and
+        its setting) of [train], [eval] or [test]."""
+        masks = self.require(section, "mask_datapath", purpose)
+        return (self.require(section, "image_datapath", purpose), masks, self.where(section, "image_datapath"),
+                self.where(section, "mask_datapath"), self.cells_folder(section), self.where(section, "cells_datapath"))
+
+    def cells_folder(self, section: str) -> str | None:
+        """[section] cells_datapath, or the folder `cells` beside its mask folder when that exists, or None."""
+        s = getattr(self, section)
+        if s.cells_datapath is not None:
+            return s.cells_datapath
+        if s.mask_datapath is None:
+            return None
+        beside = os.path.join(os.path.dirname(os.path.normpath(s.mask_datapath)), CELLS_FOLDER)
+        return beside if os.path.isdir(beside) else None
 
 
 PATH_KEYS = {

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
+from flexunet.data.cells import border_width, pack_targets, sample_cells, unpack_targets
 from flexunet.data.io import read_image, read_mask
 from flexunet.data.labels import read_labels
 from flexunet.data.pairs import Pair
@@ -19,13 +20,15 @@ IN_MEMORY_LIMIT = 1 << 30
 
 @dataclass(frozen=True)
 class MaskOptions:
-    """How a mask file becomes a target: binary (num_classes 1: binarize, threshold, blur) or class labels."""
+    """How a mask file becomes a target: binary (num_classes 1: binarize, threshold, blur), class labels, or
+    (head "cells") the cells head's packed channels."""
 
     binarize: bool = True
     threshold: int = 128
     blur: bool = False
     blur_size: tuple[int, int] = (3, 3)
     num_classes: int = 1
+    head: str = "classes"
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -45,7 +48,7 @@ def prepare_mask(mask: np.ndarray, size: tuple[int, int], opts: MaskOptions) -> 
     blur_size box blur, then any non-zero pixel is nucleus, which grows masks by about a pixel.
     A mask holding only 0 and 1 is read as 0/255 labels.
     """
-    if opts.num_classes > 1:
+    if opts.num_classes > 1 or opts.head == "cells":
         h, w = size
         return mask if mask.shape[:2] == (h, w) else cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
     mask = resize_image(mask, size)
@@ -61,11 +64,18 @@ def prepare_mask(mask: np.ndarray, size: tuple[int, int], opts: MaskOptions) -> 
 
 def load_pair(pair: Pair, size: tuple[int, int], channels: int,
               opts: MaskOptions) -> tuple[np.ndarray, np.ndarray]:
-    """(image uint8 (H, W, C), mask uint8 (H, W)) for one pair, model-sized."""
-    image = resize_image(read_image(pair.image, channels), size)
+    """(image uint8 (H, W, C), mask uint8 (H, W)) for one pair, model-sized; for the cells head the mask
+    holds the packed target channels (flexunet.data.cells)."""
+    raw = read_image(pair.image, channels)
+    image = resize_image(raw, size)
     if image.ndim == 2:
         image = image[:, :, None]
-    mask = read_labels(pair.mask, opts.num_classes) if opts.num_classes > 1 else read_mask(pair.mask)
+    shape = raw.shape[:2]
+    if opts.head == "cells":
+        labels = read_labels(pair.mask, 3, shape)
+        packed = pack_targets(labels, sample_cells(pair, labels), border_width(shape, size))
+        return image, prepare_mask(packed, size, opts)
+    mask = read_labels(pair.mask, opts.num_classes, shape) if opts.num_classes > 1 else read_mask(pair.mask, shape)
     return image, prepare_mask(mask, size, opts)
 
 
@@ -127,9 +137,12 @@ MASK_SCALE = np.arange(256, dtype=np.float32) / 255.0
 
 
 def to_batch(images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
-             num_classes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+             num_classes: int = 1, head: str = "classes") -> tuple[np.ndarray, np.ndarray]:
     """uint8 images 0..255 (B, H, W, C) (the model rescales them) and float32 targets: masks 0..1
-    (B, H, W, 1), or with num_classes > 1 the one-hot class labels (B, H, W, num_classes)."""
+    (B, H, W, 1), with num_classes > 1 the one-hot class labels (B, H, W, num_classes), or for the cells
+    head its unpacked channels (B, H, W, 4)."""
+    if head == "cells":
+        return np.stack(images), unpack_targets(np.stack(masks))
     if num_classes > 1:
         return np.stack(images), np.eye(num_classes, dtype=np.float32)[np.stack(masks)]
     return np.stack(images), MASK_SCALE[np.stack(masks)][..., None]
@@ -163,7 +176,7 @@ class SegmentationBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         picks = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         if self.augment is None and self.source.images is not None:
-            return to_batch(self.source.images[picks], self.source.masks[picks], self.source.opts.num_classes)
+            return to_batch(self.source.images[picks], self.source.masks[picks], *self._layout)
         images, masks = [], []
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])
         for i in picks:
@@ -172,7 +185,11 @@ class SegmentationBatches(keras.utils.PyDataset):
                 image, mask = self.augment(image, mask, rng)
             images.append(image)
             masks.append(mask)
-        return to_batch(images, masks, self.source.opts.num_classes)
+        return to_batch(images, masks, *self._layout)
+
+    @property
+    def _layout(self) -> tuple[int, str]:
+        return self.source.opts.num_classes, self.source.opts.head
 
     def on_epoch_end(self):
         self.epoch += 1

@@ -5,6 +5,7 @@ Keras's PyDataset adapter about 80 ms per step on a 2-core CPU)."""
 import keras
 import numpy as np
 
+from flexunet.data.cells import BITS
 from flexunet.data.dataset import MASK_SCALE, SegmentationBatches
 
 
@@ -29,12 +30,15 @@ def in_graph(batches: SegmentationBatches, epochs: int = 1):
     rows = [b for epoch in range(batches.epoch, max(epochs, batches.epoch + 1)) for b in epoch_batches(batches, epoch)]
     picks = tf.RaggedTensor.from_row_lengths(np.concatenate(rows).astype(np.int64), [len(r) for r in rows])
     images, masks = tf.constant(source.images), tf.constant(source.masks)
-    classes = source.opts.num_classes
+    classes, cells = source.opts.num_classes, source.opts.head == "cells"
     scale = tf.constant(MASK_SCALE)
+    bits = tf.constant(BITS, tf.uint8)
 
     def gather(indices):
         labels = tf.gather(masks, indices)
-        if classes > 1:
+        if cells:
+            target = tf.cast(tf.bitwise.bitwise_and(labels[..., None], bits) > 0, tf.float32)
+        elif classes > 1:
             target = tf.one_hot(tf.cast(labels, tf.int32), classes, dtype=tf.float32)
         else:
             target = tf.gather(scale, tf.cast(labels, tf.int32))[..., None]

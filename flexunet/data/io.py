@@ -13,23 +13,26 @@ from flexunet.fsutil import atomic_write_bytes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 MAX_IMAGE_PIXELS = 20000 * 20000
+GEOJSON_SUFFIXES = (".geojson", ".json")
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def list_images(folder: str | os.PathLike, what: str) -> list[Path]:
-    """Image files in `folder` (any case of .jpg .png .bmp .tif), sorted; other files are ignored."""
+def list_images(folder: str | os.PathLike, what: str, also: tuple[str, ...] = ()) -> list[Path]:
+    """Image files in `folder` (any case of .jpg .png .bmp .tif, and the suffixes in `also`), sorted; other
+    files are ignored."""
     folder = Path(folder)
     if not folder.exists():
         raise DataError(f"{what}: folder {folder} not found")
     if not folder.is_dir():
         raise DataError(f"{what}: expected a folder, found a file at {folder}")
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and is_image_file(p) and not p.name.startswith("."))
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and (is_image_file(p) or p.suffix.lower() in also))
     if not files:
-        raise DataError(f"{what}: no images (.jpg .png .bmp .tif) in {folder}")
+        listed = " ".join(dict.fromkeys([".jpg", ".png", ".bmp", ".tif", *also]))
+        raise DataError(f"{what}: no images ({listed}) in {folder}")
     return files
 
 
@@ -93,14 +96,33 @@ def read_image(path: str | os.PathLike, channels: int = 3) -> np.ndarray:
     raise DataError(f"image {path}: {channels} channels are not supported; expected 1, 3 or 4")
 
 
+def image_shape(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file, from its header."""
+    width, height = _open_header(Path(path)).size
+    return height, width
+
+
+def _open_header(path: Path) -> Image.Image:
+    try:
+        return Image.open(path)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"image {path}: cannot be read ({reason})") from exc
+
+
 def read_grey(path: str | os.PathLike) -> np.ndarray:
     """A single-channel file's values as uint8 (H, W) (colour files by luminance)."""
     return _grey(_open(Path(path)))
 
 
-def read_mask(path: str | os.PathLike) -> np.ndarray:
+def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
     """A mask as uint8 (H, W): grey masks as they are; a colour (or palette) mask by its brightest channel,
-    so a nucleus painted in any class colour, e.g. (255, 0, 0) or (0, 0, 255), reads as 255."""
+    so a nucleus painted in any class colour, e.g. (255, 0, 0) or (0, 0, 255), reads as 255; a GeoJSON of
+    cells as its nuclei (255) on an image of `shape`."""
+    if Path(path).suffix.lower() in GEOJSON_SUFFIXES:
+        from flexunet.data.geojson import geojson_labels
+
+        return np.where(geojson_labels(path, shape) == 2, 255, 0).astype(np.uint8)
     img = _open(Path(path))
     if img.mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
         return np.asarray(img.convert("RGB")).max(axis=2)

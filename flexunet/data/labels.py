@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flexunet.data.io import read_grey
+from flexunet.data.io import GEOJSON_SUFFIXES, read_grey
 from flexunet.errors import DataError
 
 CLASS_NAMES = {2: ("background", "nucleus"), 3: ("background", "cytoplasm", "nucleus")}
@@ -49,6 +49,17 @@ def to_indices(values: np.ndarray, num_classes: int, where: str) -> np.ndarray:
     return lookup[values]
 
 
-def read_labels(path: str | os.PathLike, num_classes: int) -> np.ndarray:
-    """Class indices (H, W) uint8 of a label mask file."""
+def read_labels(path: str | os.PathLike, num_classes: int, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Class indices (H, W) uint8 of a label mask file, or of a GeoJSON of cells on an image of `shape`
+    (3 classes: cytoplasm inside any cell, nucleus inside any nucleus; 2 classes: the nuclei)."""
+    if Path(path).suffix.lower() in GEOJSON_SUFFIXES:
+        from flexunet.data.geojson import geojson_labels
+
+        labels = geojson_labels(path, shape)
+        if num_classes == 3:
+            return labels
+        if num_classes == 2:
+            return (labels == 2).astype(np.uint8)
+        raise DataError(f"label mask {Path(path)}: a GeoJSON of cells holds 2 or 3 classes (background, "
+                        f"[cytoplasm,] nucleus), not the {num_classes} of [model] num_classes")
     return to_indices(read_grey(path), num_classes, f"label mask {Path(path)}")

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from flexunet.data.io import list_images
+from flexunet.data.io import GEOJSON_SUFFIXES, list_images
+
+MASK_EXTENSIONS = GEOJSON_SUFFIXES  # besides image files: a GeoJSON of cells is a mask too
+CELLS_EXTENSIONS = (*GEOJSON_SUFFIXES, ".tif", ".tiff", ".png")
 from flexunet.errors import DataError
 
 COPY_PREFIX = re.compile(r"^(?:rotated_\d+_|mirrored_|flipped_)+")
@@ -17,9 +20,12 @@ SHOWN = 5
 
 @dataclass(frozen=True)
 class Pair:
+    """An image, its mask (a label image, or a GeoJSON of cells) and, when there is one, its cell instances."""
+
     stem: str
     image: Path
     mask: Path
+    cells: Path | None = None
 
 
 def source_cell_id(name: str) -> str:
@@ -44,10 +50,12 @@ def _listing(names: list[str]) -> str:
 
 
 def pair_files(image_dir: str | os.PathLike, mask_dir: str | os.PathLike,
-               image_what: str, mask_what: str) -> list[Pair]:
-    """Pairs matched by file stem (a.jpg with a.png is fine); any unmatched file is an error."""
+               image_what: str, mask_what: str, cells_dir: str | os.PathLike | None = None,
+               cells_what: str = "cells_datapath") -> list[Pair]:
+    """Pairs matched by file stem (a.jpg with a.png, or with a.geojson, is fine), each with its cell
+    instances of the same stem in `cells_dir` when given; any unmatched file is an error."""
     images = _by_stem(list_images(image_dir, image_what), image_what)
-    masks = _by_stem(list_images(mask_dir, mask_what), mask_what)
+    masks = _by_stem(list_images(mask_dir, mask_what, MASK_EXTENSIONS), mask_what)
     lonely_images = [images[s].name for s in images.keys() - masks.keys()]
     lonely_masks = [masks[s].name for s in masks.keys() - images.keys()]
     if lonely_images:
@@ -60,7 +68,19 @@ def pair_files(image_dir: str | os.PathLike, mask_dir: str | os.PathLike,
             f"{image_what}: {len(lonely_masks)} mask(s) in {mask_dir} have no image with the same "
             f"name in {image_dir}: {_listing(lonely_masks)}"
         )
-    return [Pair(stem, images[stem], masks[stem]) for stem in sorted(images)]
+    cells = _cells_by_stem(cells_dir, cells_what, images, image_dir) if cells_dir is not None else {}
+    return [Pair(stem, images[stem], masks[stem], cells.get(stem)) for stem in sorted(images)]
+
+
+def _cells_by_stem(cells_dir: str | os.PathLike, what: str, images: dict[str, Path],
+                   image_dir: str | os.PathLike) -> dict[str, Path]:
+    """{stem: cell instances file} of every image; an image without one is an error."""
+    files = _by_stem(list_images(cells_dir, what, CELLS_EXTENSIONS), what)
+    lonely = [images[s].name for s in images.keys() - files.keys()]
+    if lonely:
+        raise DataError(f"{what}: {len(lonely)} image(s) in {image_dir} have no cell instances with the same name "
+                        f"in {cells_dir}: {_listing(lonely)}")
+    return files
 
 
 def shuffled_cells(names: list[str], seed: int) -> tuple[dict[str, list[int]], list[str]]:

@@ -16,6 +16,8 @@ class Folders:
     masks: str
     images_what: str
     masks_what: str
+    cells: str | None = None
+    cells_what: str = "cells_datapath"
 
 
 @dataclass(frozen=True)
@@ -27,23 +29,25 @@ class SampleSpec:
     mask: MaskOptions
 
 
-def mask_options(mask: MaskSection, training: bool = True, num_classes: int = 1) -> MaskOptions:
+def mask_options(mask: MaskSection, training: bool = True, num_classes: int = 1, head: str = "classes") -> MaskOptions:
     """[mask] options for training targets; evaluation always scores against mask > threshold.
 
     `blur` (the seed's mask growth) and `binarize = False` (soft targets) shape what the model
     learns from, never the annotation it is scored on. With num_classes > 1 masks are class labels.
     """
     if not training:
-        return MaskOptions(True, mask.threshold, False, tuple(mask.blur_size), num_classes)
-    return MaskOptions(mask.binarize, mask.threshold, mask.blur, tuple(mask.blur_size), num_classes)
+        return MaskOptions(True, mask.threshold, False, tuple(mask.blur_size), num_classes, head)
+    return MaskOptions(mask.binarize, mask.threshold, mask.blur, tuple(mask.blur_size), num_classes, head)
 
 
 def sample_spec(model: ModelSection, mask: MaskSection, training: bool = True) -> SampleSpec:
-    return SampleSpec(model.input_size, model.image_channels, mask_options(mask, training, model.num_classes))
+    return SampleSpec(model.input_size, model.image_channels,
+                      mask_options(mask, training, model.num_classes, model.head))
 
 
 def folder_source(folders: Folders, spec: SampleSpec) -> PairSource:
     """A streaming PairSource of the image/mask pairs in `folders` (warnings about the masks printed)."""
-    pairs = pair_files(folders.images, folders.masks, folders.images_what, folders.masks_what)
+    pairs = pair_files(folders.images, folders.masks, folders.images_what, folders.masks_what, folders.cells,
+                       folders.cells_what)
     warn_about_masks(pairs, folders.masks_what, spec.mask.threshold, spec.mask.num_classes)
     return PairSource(pairs, spec.size, spec.channels, spec.mask)

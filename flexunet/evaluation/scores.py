@@ -7,6 +7,7 @@ import numpy as np
 from flexunet.data.labels import class_names
 from flexunet.data.pairs import source_cell_id
 from flexunet.evaluation.bootstrap import cell_bootstrap_ci
+from flexunet.inference.cells import CellMaker, cell_labels
 from flexunet.inference.postprocess import MaskRule, to_mask
 from flexunet.inference.predict import PredictFn, batched
 
@@ -131,13 +132,19 @@ def best_threshold(probs: np.ndarray, truth: np.ndarray, candidates: Sequence[fl
 
 
 def score_predictions(predict: PredictFn, images: np.ndarray, truths: np.ndarray, names: Sequence[str],
-                      rule: MaskRule, batch_size: int = 32) -> tuple[list[dict], np.ndarray]:
-    """(per-image rows, probabilities) of predict() on images, the masks made by `rule`, against the truths:
-    0/255 masks (N, H, W) > 127, or with several classes the class labels (N, H, W)."""
+                      rule: "MaskRule | CellMaker", batch_size: int = 32) -> tuple[list[dict], np.ndarray, list, list]:
+    """(per-image rows, probabilities, the predictions as written, each image's predicted cells or None) of
+    predict() on images against the truths: 0/255 masks (N, H, W) > 127, or with several classes the class
+    labels (N, H, W). The predictions are `rule`'s masks or labels; a CellMaker's are the labels of its cells."""
     probs = batched(predict, images, batch_size)
-    if probs.ndim == 4:
-        classes = class_names(probs.shape[-1])
-        rows = [label_scores(name, truths[i], rule.apply(probs[i]), classes) for i, name in enumerate(names)]
+    if isinstance(rule, CellMaker):
+        cells = [rule.cells(p) for p in probs]
+        predictions = [cell_labels(c, p.shape[:2]) for c, p in zip(cells, probs)]
     else:
-        rows = [image_scores(name, truths[i] > 127, rule.apply(probs[i]) > 127) for i, name in enumerate(names)]
-    return rows, probs
+        cells, predictions = [None] * len(probs), [rule.apply(p) for p in probs]
+    if probs.ndim == 4:
+        classes = class_names(3 if isinstance(rule, CellMaker) else probs.shape[-1])
+        rows = [label_scores(name, truths[i], predictions[i], classes) for i, name in enumerate(names)]
+    else:
+        rows = [image_scores(name, truths[i] > 127, predictions[i] > 127) for i, name in enumerate(names)]
+    return rows, probs, predictions, cells

@@ -8,6 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
+from flexunet.data.classes_file import ClassRow, write_classes
 from flexunet.data.io import is_image_file
 from flexunet.data.pairs import Pair, pair_files, shuffled_cells, source_cell_id
 from flexunet.errors import ConfigError, DataError, OutputError
@@ -88,9 +89,6 @@ def _copy(pairs: list[Pair], folder: Path) -> None:
             raise OutputError(f"copying {pair.image.name} into {folder}: {exc.strerror or exc}") from exc
 
 
-CLASSES_FILE = "classes.csv"
-
-
 def _class_folders(source: Path, classes: Sequence[str] | None) -> dict[str, Path]:
     """{class: folder} of a master folder: itself when it holds images/ (its name is the class), else its
     sub-folders that do (the ones named in `classes`, each of which must exist)."""
@@ -153,11 +151,10 @@ def split_master(input_dir: str | os.PathLike, output_dir: str | os.PathLike, mo
         if verbose:
             print(f"{split:5s}: {len(chosen):6d} images from {len(cells):5d} source cells")
     if len(folders) > 1 or not (source / "images").is_dir():
-        rows = [f"{p.image.name},{owner[p.image.name]},{source_cell_id(p.image.name)},{SPLITS[a]}"
-                for p, a in zip(pairs, assignment)]
-        (out / CLASSES_FILE).write_text("file,class,source_cell,split\n" + "\n".join(rows) + "\n")
+        written = write_classes(out, [ClassRow(p.image.name, owner[p.image.name], source_cell_id(p.image.name),
+                                               SPLITS[a]) for p, a in zip(pairs, assignment)])
         if verbose:
-            print(f"classes: {', '.join(folders)}; each file's class in {out / CLASSES_FILE}")
+            print(f"classes: {', '.join(folders)}; each file's class in {written}")
     return result
 
 

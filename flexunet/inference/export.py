@@ -12,14 +12,12 @@ import numpy as np
 from flexunet.config import Config
 from flexunet.errors import FlexUNetError
 from flexunet.fsutil import atomic_save, atomic_write_text, prepare_output_dir
-from flexunet.inference.postprocess import MaskRule
+from flexunet.inference.outputs import EXPORT_DIR, EXPORT_FILES, EXPORT_INFO
+from flexunet.inference.postprocess import MaskRule, configured_rule
 from flexunet.model.files import BEST_MODEL
 from flexunet.registry import unknown
 
 FORMATS = ("keras", "savedmodel", "onnx")
-EXPORT_DIR = "export"
-INFO_FILE = "export_info.json"
-FILE_NAMES = {"keras": "model.keras", "savedmodel": "saved_model", "onnx": "model.onnx"}
 TOLERANCE = 1e-3
 ONNX_PACKAGES = {"tensorflow": ("tf2onnx", "onnx"), "jax": ("jax2onnx", "onnx")}
 
@@ -140,7 +138,7 @@ def export_model(model: keras.Model, out_dir: Path, formats: list[str], rule: Ma
     expected = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
     written, checks = {}, {}
     for fmt in formats:
-        path = out_dir / FILE_NAMES[fmt]
+        path = out_dir / EXPORT_FILES[fmt]
         EXPORTERS[fmt](model, path)
         written[fmt] = path
         checks[fmt] = _check(fmt, path, x, expected) if check else None
@@ -159,7 +157,7 @@ def export_model(model: keras.Model, out_dir: Path, formats: list[str], rule: Ma
         "max_difference_from_keras": checks,
         "keras_version": keras.__version__, "backend": keras.backend.backend(), **(extra or {}),
     }
-    atomic_write_text(out_dir / INFO_FILE, json.dumps(info, indent=1) + "\n")
+    atomic_write_text(out_dir / EXPORT_INFO, json.dumps(info, indent=1) + "\n")
     return written
 
 
@@ -171,10 +169,10 @@ def run_export(config: Config, output: str | None = None, formats: str | None = 
     requested, explicit = parse_formats(formats)
     chosen = choose_formats(requested, explicit)
     float32 = dataclasses.replace(config, model=dataclasses.replace(config.model, mixed_precision=False))
-    model, rule = load_trained(float32)
+    trained = load_trained(float32)
+    rule = configured_rule(trained.record, config.postprocess)
     model_dir = Path(config.train.model_dir)
     out = Path(output).resolve() if output else model_dir / EXPORT_DIR
-    protected = {"config folder": Path(config.base_dir), "model folder": model_dir}
-    out = prepare_output_dir(out, "export folder (--output)", protected)
+    out = prepare_output_dir(out, "export folder (--output)", config.protected_folders("export output"))
     extra = {"source": str(model_dir / BEST_MODEL), "config": str(Path(config.source).resolve())}
-    return export_model(model, out, chosen, rule, check, extra)
+    return export_model(trained.model, out, chosen, rule, check, extra)

@@ -5,13 +5,22 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from flexunet.config.sections import PostprocessSection
+from flexunet.model.record import ModelRecord
 
-def keep_largest_component(mask: np.ndarray) -> np.ndarray:
-    """Only the largest 8-connected foreground component of a 0/255 mask."""
+
+def keep_largest_component(mask: np.ndarray, prefer: np.ndarray | None = None) -> np.ndarray:
+    """Only the largest 8-connected foreground component of a 0/255 mask; given `prefer` (bool), the largest
+    of the components that hold a preferred pixel when any does (a cell with its nucleus)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 127).astype(np.uint8), connectivity=8)
     if count <= 2:
         return mask
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    areas = stats[1:, cv2.CC_STAT_AREA].astype(np.int64)
+    if prefer is not None:
+        holding = np.bincount(labels[prefer], minlength=count)[1:] > 0
+        if holding.any():
+            areas = np.where(holding, areas, -1)
+    largest = 1 + int(np.argmax(areas))
     return np.where(labels == largest, 255, 0).astype(np.uint8)
 
 
@@ -39,16 +48,23 @@ def to_mask(probs: np.ndarray, threshold: float, keep_largest: bool = False, hol
 
 def to_labels(probs: np.ndarray, keep_largest: bool = False, holes: bool = False) -> np.ndarray:
     """Class labels (H, W) uint8 of probabilities (H, W, C): the argmax, then the optional clean-up of each
-    nested region: labels >= k for k = 1 .. C-1 (the cell, then its nucleus), each kept inside the one
-    before it, so a nucleus's holes are filled with nucleus and a cell's with its cytoplasm."""
+    nested region, labels >= k for k = 1 .. C-1 (the cell, then its nucleus), each taken inside the one
+    kept before it: keep_largest keeps the largest cell that holds a nucleus (the largest cell when none
+    does) and the largest nucleus inside it; holes fills a nucleus's holes with nucleus and a cell's with
+    its cytoplasm."""
     labels = np.argmax(probs, axis=-1).astype(np.uint8)
     if not (keep_largest or holes):
         return labels
+    classes = probs.shape[-1]
     out = np.zeros_like(labels)
     outer = np.ones(labels.shape, bool)
-    for k in range(1, probs.shape[-1]):
-        region = to_mask((labels >= k).astype(np.float32), 0.5, keep_largest, holes) > 127
-        outer = region & outer
+    for k in range(1, classes):
+        region = np.where((labels >= k) & outer, 255, 0).astype(np.uint8)
+        if keep_largest:
+            region = keep_largest_component(region, prefer=labels == classes - 1)
+        if holes:
+            region = fill_holes(region)
+        outer = (region > 127) & outer
         out[outer] = k
     return out
 
@@ -73,11 +89,16 @@ class MaskRule:
         return f"threshold {self.threshold:.2f}, clean-up: {' and '.join(steps) or 'none'}"
 
 
-def mask_rule(info: dict, keep_largest: bool | str = "auto", fill_holes: bool | str = "auto") -> MaskRule:
-    """The rule of a trained model: model_info.json's threshold, and each clean-up as the config sets it,
-    or as validation chose it where the config says "auto" (off when model_info.json has no choice)."""
-    def pick(key: str, setting: bool | str) -> bool:
-        return bool(info.get(key, False)) if setting == "auto" else bool(setting)
+def mask_rule(record: ModelRecord, keep_largest: bool | str = "auto", fill_holes: bool | str = "auto") -> MaskRule:
+    """The rule of a trained model: its record's threshold, and each clean-up as the config sets it, or as
+    validation chose it where the config says "auto" (off when the record holds no choice)."""
+    def pick(chosen: bool, setting: bool | str) -> bool:
+        return bool(chosen) if setting == "auto" else bool(setting)
 
-    return MaskRule(float(info.get("threshold", 0.5)), pick("keep_largest", keep_largest),
-                    pick("fill_holes", fill_holes))
+    return MaskRule(float(record.threshold), pick(record.keep_largest, keep_largest),
+                    pick(record.fill_holes, fill_holes))
+
+
+def configured_rule(record: ModelRecord, post: PostprocessSection) -> MaskRule:
+    """mask_rule with the [postprocess] keep_largest and fill_holes settings."""
+    return mask_rule(record, post.keep_largest, post.fill_holes)

@@ -2,8 +2,8 @@
 
 import keras
 
+from flexunet.config.names import progress_metric
 from flexunet.model.losses import LOSSES, METRICS, BatchLoss
-from flexunet.model.names import PROGRESS_METRIC
 from flexunet.registry import look_up_option
 
 OPTIMIZERS = {
@@ -42,13 +42,15 @@ def compile_unet(
     clipvalue: float | None = None,
     jit_compile: bool | None = None,
     ema_momentum: float | None = None,
+    head: str = "classes",
 ) -> keras.Model:
-    """Compile with registry names for loss, metrics and optimizer; PROGRESS_METRIC (mask_dice) is always
-    among the metrics, so the progress line and curves show the Dice of the masks a user gets."""
+    """Compile with registry names for loss, metrics and optimizer; the head's progress metric (mask_dice, or
+    cells_mask_dice for the cells head) is always among the metrics, so the progress line and curves show
+    the Dice of the masks a user gets."""
     model.compile(
         optimizer=make_optimizer(optimizer, learning_rate, clipvalue, ema_momentum=ema_momentum),
         loss=BatchLoss(look_up_option(loss, LOSSES, "loss").__name__),
-        metrics=[look_up_option(m, METRICS, "metrics") for m in dict.fromkeys([*metrics, PROGRESS_METRIC])],
+        metrics=[look_up_option(m, METRICS, "metrics") for m in dict.fromkeys([*metrics, progress_metric(head)])],
         jit_compile=resolve_jit(jit_compile),
     )
     return model

@@ -7,6 +7,7 @@ from contextlib import redirect_stdout
 import keras
 
 from flexunet.fsutil import atomic_write_text, prepare_output_dir
+from flexunet.model.files import GRAPH_PNG, SUMMARY_TXT
 
 
 def summary_text(model: keras.Model) -> str:
@@ -29,14 +30,14 @@ def graph_note() -> str | None:
 def inspect_model(model: keras.Model, out_dir: str, what: str = "inspection folder") -> dict:
     """Write summary.txt (and model.png when possible) to out_dir; return what was written."""
     out = prepare_output_dir(out_dir, what, keep=True)
-    atomic_write_text(out / "summary.txt", summary_text(model))
-    written = {"summary": out / "summary.txt"}
+    atomic_write_text(out / SUMMARY_TXT, summary_text(model))
+    written = {"summary": out / SUMMARY_TXT}
     note = graph_note()
     if note is None:
         buffer = io.StringIO()
         with redirect_stdout(buffer):
-            keras.utils.plot_model(model, to_file=str(out / "model.png"), show_shapes=True)
-        written["graph"] = out / "model.png"
+            keras.utils.plot_model(model, to_file=str(out / GRAPH_PNG), show_shapes=True)
+        written["graph"] = out / GRAPH_PNG
     else:
         print(note)
     print(f"Wrote {', '.join(str(p) for p in written.values())} ({model.count_params():,} parameters)")

@@ -230,6 +230,66 @@ def dice_cytoplasm(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return _class_dice(y_true, y_pred, 0)
 
 
+def _channel_sums(y: Tensor, p: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per channel, summed over the batch and the pixels: (sum y p, sum y, sum p), each of shape (K,)."""
+    axes = tuple(range(len(y.shape) - 1))
+    return ops.sum(y * p, axis=axes), ops.sum(y, axis=axes), ops.sum(p, axis=axes)
+
+
+@_register
+def cells_loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """The cells head's loss: the mean over its K = 4 sigmoid channels (cell, nucleus, border, overlap) of
+    BCE_k + 1 - Dice_k, where BCE_k = mean over pixels of -[y log p + (1-y) log(1-p)] (p clipped to
+    [1e-7, 1-1e-7]) and Dice_k = (2 sum(y p) + 1) / (sum(y) + sum(p) + 1) over the batch. Each channel
+    weighs the same, so neither the large cell channel nor the background can hide the small nuclei."""
+    y, p = _f32(y_true, y_pred)
+    p = ops.clip(p, EPSILON, 1.0 - EPSILON)
+    bce = -ops.mean(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p), axis=tuple(range(len(y.shape) - 1)))
+    both, truth, pred = _channel_sums(y, p)
+    dice = (2.0 * both + SMOOTH) / (truth + pred + SMOOTH)
+    return ops.mean(bce + 1.0 - dice)
+
+
+def _cells_hard_dice(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Per channel of the cells head, the Dice of the masks at 0.5 pooled over the batch (1 when both are empty)."""
+    y, p = _f32(y_true, y_pred)
+    t, m = ops.cast(y > 0.5, "float32"), ops.cast(p > 0.5, "float32")
+    both, truth, pred = _channel_sums(t, m)
+    total = truth + pred
+    return ops.where(total > 0, 2.0 * both / ops.maximum(total, 1.0), 1.0)
+
+
+@_register
+def cells_dice_cell(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Dice of the whole-cell masks at p > 0.5 (cells head channel 0), pooled over the batch."""
+    return _cells_hard_dice(y_true, y_pred)[0]
+
+
+@_register
+def cells_dice_nucleus(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Dice of the nucleus masks at p > 0.5 (cells head channel 1), pooled over the batch."""
+    return _cells_hard_dice(y_true, y_pred)[1]
+
+
+@_register
+def cells_dice_border(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Dice of the cell outlines at p > 0.5 (cells head channel 2), pooled over the batch."""
+    return _cells_hard_dice(y_true, y_pred)[2]
+
+
+@_register
+def cells_dice_overlap(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """Dice of the overlaps (pixels of two or more cells) at p > 0.5 (cells head channel 3), pooled over the batch."""
+    return _cells_hard_dice(y_true, y_pred)[3]
+
+
+@_register
+def cells_mask_dice(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """(cells_dice_cell + cells_dice_nucleus) / 2: the cells head's progress metric."""
+    dice = _cells_hard_dice(y_true, y_pred)
+    return (dice[0] + dice[1]) / 2.0
+
+
 @keras.saving.register_keras_serializable(package="flexunet")
 class BatchLoss(keras.losses.Loss):
     """A registry loss as Keras trains with it: the batch value, once per image.
@@ -255,12 +315,14 @@ LOSSES = {
     fn.__name__: fn
     for fn in (
         binary_crossentropy, dice_loss, bce_dice_loss, jacard_loss, iou_loss, bce_iou_loss,
-        ssim_loss, basnet_hybrid_loss, categorical_crossentropy, cce_dice_loss,
+        ssim_loss, basnet_hybrid_loss, categorical_crossentropy, cce_dice_loss, cells_loss,
     )
 }
 
 METRICS = {
     **{fn.__name__: fn for fn in (binary_accuracy, dice_coef, jacard_similarity, iou_coef,
-                                  sensitivity, specificity, mask_dice, dice_nucleus, dice_cytoplasm)},
+                                  sensitivity, specificity, mask_dice, dice_nucleus, dice_cytoplasm,
+                                  cells_dice_cell, cells_dice_nucleus, cells_dice_border, cells_dice_overlap,
+                                  cells_mask_dice)},
     **LOSSES,
 }

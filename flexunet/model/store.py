@@ -1,7 +1,7 @@
-"""Build a UNet from the [model] section, and load a trained one with its threshold."""
+"""Build a UNet from the [model] section, and load a trained one with its record."""
 
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
@@ -9,11 +9,12 @@ import keras
 from flexunet.config import Config
 from flexunet.config.sections import ModelSection
 from flexunet.errors import ModelError
-from flexunet.inference.postprocess import MaskRule, mask_rule
 from flexunet.locks import note_if_training
 from flexunet.model.compile import compile_unet
-from flexunet.model.files import best_model_files, read_info
+from flexunet.model.files import best_model_files
+from flexunet.model.record import ModelRecord, read_record
 from flexunet.model.unet import create_unet
+
 
 def unet_from_section(m: ModelSection) -> keras.Model:
     """The UNet the [model] section describes (explicit arguments to create_unet)."""
@@ -21,7 +22,7 @@ def unet_from_section(m: ModelSection) -> keras.Model:
         image_size=(m.image_height, m.image_width), channels=m.image_channels,
         num_classes=m.num_classes, base_filters=m.base_filters, num_layers=m.num_layers,
         base_kernel=m.base_kernels[0], base_dilation=m.dilation[0], dropout_rate=m.dropout_rate,
-        normalization=m.normalization, mixed_precision=m.mixed_precision,
+        normalization=m.normalization, mixed_precision=m.mixed_precision, head=m.head,
     )
     if m.show_summary:
         model.summary()
@@ -30,7 +31,7 @@ def unet_from_section(m: ModelSection) -> keras.Model:
 
 def compile_from_section(model: keras.Model, m: ModelSection) -> keras.Model:
     return compile_unet(model, m.loss, m.metrics, m.optimizer, m.learning_rate, m.clipvalue,
-                        m.jit_compile, m.ema_momentum)
+                        m.jit_compile, m.ema_momentum, m.head)
 
 
 def compiled_unet(config: Config) -> keras.Model:
@@ -39,9 +40,10 @@ def compiled_unet(config: Config) -> keras.Model:
 
 
 def model_signature(m: ModelSection) -> dict:
-    """The [model] keys that decide the architecture, for comparing a config with saved weights."""
+    """The [model] keys that decide the architecture, for comparing a config with saved weights (head only
+    when it is not the classes head, so the records of earlier models still compare equal)."""
     keys = ("image_width", "image_height", "image_channels", "num_classes", "base_filters",
-            "base_kernels", "num_layers", "dilation", "normalization")
+            "base_kernels", "num_layers", "dilation", "normalization") + (("head",) if m.head != "classes" else ())
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(m).items() if k in keys}
 
 
@@ -85,24 +87,33 @@ def load_unet(config: Config, weights: Path) -> keras.Model:
     return model
 
 
-def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Model, MaskRule]:
-    """The best model of [train] model_dir built from [model], and its mask rule (threshold and clean-up).
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained model as evaluation and inference use it: the Keras model (an ensemble's average) and
+    its record (threshold, clean-up, training)."""
 
-    An ensemble's model_info.json lists its members; the model returned averages them.
+    model: keras.Model
+    record: ModelRecord
+
+
+def load_trained(config: Config, compile_model: bool = False) -> TrainedModel:
+    """The best model of [train] model_dir built from [model], with its record.
+
+    An ensemble's record lists its members; the model returned averages them.
     """
     model_dir = Path(config.train.model_dir)
     note_if_training(model_dir)
-    info = read_info(model_dir)
-    files = best_model_files(model_dir, info.get("members", []))
+    record = read_record(model_dir) or ModelRecord()
+    files = best_model_files(model_dir, record.members)
     missing = [f for f in files if not f.exists()]
     if missing:
         raise ModelError(
             f"{config.where('train', 'model_dir')}: no trained model {missing[0]}; run training first"
         )
-    diffs = signature_difference(info.get("model"), model_signature(config.model))
+    diffs = signature_difference(record.model, model_signature(config.model))
     if diffs:
         raise ModelError(f"{files[0]} was trained with another architecture: {diffs}")
-    saved_widths = info.get("member_base_filters")
+    saved_widths = list(record.member_base_filters)
     if saved_widths and saved_widths != list(config.train.ensemble_base_filters):
         raise ModelError(f"{model_dir} was trained with ensemble_base_filters = {saved_widths} "
                          f"(config says {list(config.train.ensemble_base_filters)})")
@@ -110,4 +121,4 @@ def load_trained(config: Config, compile_model: bool = False) -> tuple[keras.Mod
     model = members[0] if len(members) == 1 else average_models(members)
     if compile_model:
         compile_from_section(model, config.model)
-    return model, mask_rule(info, config.postprocess.keep_largest, config.postprocess.fill_holes)
+    return TrainedModel(model, record)

@@ -3,8 +3,9 @@
 import keras
 from keras import layers
 
+from flexunet.config.levels import level_dilations, level_kernels, size_problem
+from flexunet.config.names import CELL_CHANNELS, HEADS
 from flexunet.errors import ModelError
-from flexunet.model.levels import level_dilations, level_kernels, size_problem
 
 
 def _conv(filters, kernel, dilation, name, dtype):
@@ -46,6 +47,7 @@ def build_unet(
     dropout_rate: float,
     normalization: bool,
     mixed_precision: bool = False,
+    head: str = "classes",
 ) -> keras.Model:
     """Wire the UNet; call create_unet for validated arguments."""
     dtype = "mixed_bfloat16" if mixed_precision else "float32"
@@ -63,8 +65,9 @@ def build_unet(
     for f in range(num_layers - 2, -1, -1):
         x = decoder_block(x, skips[f], base_filters * 2**f, kernels[f], dilations[f],
                           dropout_rate * f, normalization, f"dec{f}", dtype)
-    activation = "sigmoid" if num_classes == 1 else "softmax"
-    outputs = layers.Conv2D(num_classes, 1, activation=activation, name="head", dtype="float32")(x)
+    channels = len(CELL_CHANNELS) if head == "cells" else num_classes
+    activation = "sigmoid" if num_classes == 1 or head == "cells" else "softmax"
+    outputs = layers.Conv2D(channels, 1, activation=activation, name="head", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="flexunet")
 
 
@@ -79,8 +82,10 @@ def create_unet(
     dropout_rate: float = 0.05,
     normalization: bool = False,
     mixed_precision: bool = False,
+    head: str = "classes",
 ) -> keras.Model:
-    """Validate the arguments, then build the UNet (see build_unet)."""
+    """Validate the arguments, then build the UNet (see build_unet). head "cells": one sigmoid channel per
+    CELL_CHANNELS (whole cell, nucleus, outline, overlap) instead of one per class."""
     if num_layers < 2:
         raise ModelError(f"num_layers: expected an int >= 2, got {num_layers}")
     for label, size in zip(("height", "width"), image_size):
@@ -96,5 +101,7 @@ def create_unet(
         )
     if base_filters < 1 or channels < 1 or num_classes < 1 or base_dilation < 1:
         raise ModelError("base_filters, image_channels, num_classes and dilation must be >= 1")
+    if head not in HEADS:
+        raise ModelError(f"head: expected one of {', '.join(HEADS)}, got {head!r}")
     return build_unet(image_size, channels, num_classes, base_filters, num_layers, base_kernel,
-                      base_dilation, dropout_rate, normalization, mixed_precision)
+                      base_dilation, dropout_rate, normalization, mixed_precision, head)

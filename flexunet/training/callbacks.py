@@ -9,9 +9,18 @@ import keras
 import numpy as np
 
 from flexunet import plots
+from flexunet.config.names import CELLS_PROGRESS_METRIC, PROGRESS_METRIC
 from flexunet.fsutil import atomic_copy, atomic_save, atomic_write_text
-from flexunet.model.files import BEST_MODEL, LAST_MODEL, STATE_FILE
-from flexunet.model.names import PROGRESS_METRIC
+from flexunet.model.files import BEST_MODEL, LAST_MODEL
+from flexunet.training.outputs import (
+    HISTORY_JSON,
+    TRAIN_LOSSES_CSV,
+    TRAIN_LOSSES_PNG,
+    TRAIN_METRICS_CSV,
+    TRAIN_METRICS_PNG,
+    epoch_picture,
+)
+from flexunet.training.state import TrainState, write_state
 
 
 def _fmt(value) -> str:
@@ -46,19 +55,20 @@ class HistoryWriter(keras.callbacks.Callback):
             f"{e}, {_fmt(h.get('loss', [None] * len(epochs))[i])}, {_fmt(h.get('val_loss', [None] * len(epochs))[i])}"
             for i, e in enumerate(epochs)
         ]
-        atomic_write_text(self.eval_dir / "train_losses.csv", "\n".join(rows) + "\n")
+        atomic_write_text(self.eval_dir / TRAIN_LOSSES_CSV, "\n".join(rows) + "\n")
         rows = ["epoch," + ",".join(self.metric_columns)] + [
             ", ".join([str(e)] + [_fmt(h.get(c, [None] * len(epochs))[i]) for c in self.metric_columns])
             for i, e in enumerate(epochs)
         ]
-        atomic_write_text(self.eval_dir / "train_metrics.csv", "\n".join(rows) + "\n")
-        atomic_write_text(self.eval_dir / "history.json", json.dumps(h, indent=1))
+        atomic_write_text(self.eval_dir / TRAIN_METRICS_CSV, "\n".join(rows) + "\n")
+        atomic_write_text(self.eval_dir / HISTORY_JSON, json.dumps(h, indent=1))
         losses = {k: h[k] for k in ("loss", "val_loss") if k in h}
-        plots.plot_curves(self.eval_dir / "train_losses.png", epochs, losses, "Train losses")
-        plotted = dict.fromkeys([*self.metric_columns, PROGRESS_METRIC, f"val_{PROGRESS_METRIC}"])
+        plots.plot_curves(self.eval_dir / TRAIN_LOSSES_PNG, epochs, losses, "Train losses")
+        progress = [f"{prefix}{m}" for m in (PROGRESS_METRIC, CELLS_PROGRESS_METRIC) for prefix in ("", "val_")]
+        plotted = dict.fromkeys([*self.metric_columns, *progress])
         metrics = {c: h[c] for c in plotted if c in h}
         if metrics:
-            plots.plot_curves(self.eval_dir / "train_metrics.png", epochs, metrics, "Train metrics")
+            plots.plot_curves(self.eval_dir / TRAIN_METRICS_PNG, epochs, metrics, "Train metrics")
 
 
 class EpochSeeds(keras.callbacks.Callback):
@@ -113,8 +123,8 @@ class TrainingState(keras.callbacks.Callback):
     """
 
     def __init__(self, model_dir: str, patience: int, reducer: bool, reducer_factor: float,
-                 reducer_patience: int, history: HistoryWriter, state: dict | None = None,
-                 signature: dict | None = None, save_last: bool = True):
+                 reducer_patience: int, history: HistoryWriter, state: TrainState | None = None,
+                 save_last: bool = True):
         super().__init__()
         self.model_dir = Path(model_dir)
         self.patience = patience
@@ -123,9 +133,7 @@ class TrainingState(keras.callbacks.Callback):
         self.reducer_patience = reducer_patience
         self.history = history
         self.save_last = save_last
-        self.signature = signature
-        self.state = state or {"epoch": -1, "best": None, "best_epoch": None, "wait": 0,
-                               "reducer_wait": 0, "stopped": False}
+        self.state = state or TrainState()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -137,22 +145,21 @@ class TrainingState(keras.callbacks.Callback):
             return
         monitor = logs.get("val_loss", loss)
         s = self.state
-        improved = monitor is not None and np.isfinite(monitor) and (s["best"] is None or monitor < s["best"])
+        improved = monitor is not None and np.isfinite(monitor) and (s.best is None or monitor < s.best)
         if improved:
-            s.update(best=float(monitor), best_epoch=int(epoch), wait=0, reducer_wait=0)
+            s = s.updated(best=float(monitor), best_epoch=int(epoch), wait=0, reducer_wait=0)
         else:
-            s["wait"] += 1
-            s["reducer_wait"] += 1
-        if self.reducer and s["reducer_wait"] >= self.reducer_patience:
+            s = s.updated(wait=s.wait + 1, reducer_wait=s.reducer_wait + 1)
+        if self.reducer and s.reducer_wait >= self.reducer_patience:
             lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             self.model.optimizer.learning_rate = lr * self.reducer_factor
-            s["reducer_wait"] = 0
+            s = s.updated(reducer_wait=0)
             print(f"\nEpoch {epoch}: reducing learning rate to {lr * self.reducer_factor:.3g}")
-        if self.patience and s["wait"] >= self.patience:
-            s["stopped"] = True
+        if self.patience and s.wait >= self.patience:
+            s = s.updated(stopped=True)
             self.model.stop_training = True
-            print(f"\nEpoch {epoch}: early stopping; best val_loss {s['best']:.4f} at epoch {s['best_epoch']}")
-        s["epoch"] = int(epoch)
+            print(f"\nEpoch {epoch}: early stopping; best val_loss {s.best:.4f} at epoch {s.best_epoch}")
+        s = s.updated(epoch=int(epoch))
         if self.save_last:
             atomic_save(self.model_dir / LAST_MODEL, self.model.save)
         if improved:
@@ -161,16 +168,8 @@ class TrainingState(keras.callbacks.Callback):
             else:
                 atomic_save(self.model_dir / BEST_MODEL, self.model.save)
             print(f"\nEpoch {epoch}: val_loss improved to {monitor:.4f}; saved {self.model_dir / BEST_MODEL}")
-        s["history"] = self.history.history
-        s["model"] = self.signature
-        atomic_write_text(self.model_dir / STATE_FILE, json.dumps(s, indent=1))
-
-
-def load_state(model_dir: str) -> dict | None:
-    path = Path(model_dir) / STATE_FILE
-    if not path.exists() or not (Path(model_dir) / LAST_MODEL).exists():
-        return None
-    return json.loads(path.read_text())
+        self.state = s.updated(history=self.history.history)
+        write_state(self.model_dir, self.state)
 
 
 class EpochChangeInfer(keras.callbacks.Callback):
@@ -188,5 +187,5 @@ class EpochChangeInfer(keras.callbacks.Callback):
         masks = np.where(probs > self.threshold, 255, 0).astype(np.uint8)
         inputs = [img.astype(np.uint8) for img in self.images]
         overlays = [plots.overlay(img, m) for img, m in zip(inputs, masks)]
-        plots.image_grid(self.out_dir / f"epoch_{epoch:04d}.png", [inputs, overlays],
+        plots.image_grid(self.out_dir / epoch_picture(epoch), [inputs, overlays],
                          ["input", "prediction"], self.names, title=f"epoch {epoch}")

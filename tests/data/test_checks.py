@@ -72,4 +72,4 @@ def test_training_on_mixed_sizes_and_01_masks_resizes_and_reads_them(tmp_path):
                "mask_datapath": f'"{tmp_path / "data" / "masks"}"', "validation": '"seed"',
                "validation_split": 0.25}))
     info = run_training(config, verbose=0)
-    assert info["epochs_run"] == 1 and (tmp_path / "models" / "best_model.keras").is_file()
+    assert info.run.epochs_run == 1 and (tmp_path / "models" / "best_model.keras").is_file()

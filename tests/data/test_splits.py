@@ -6,7 +6,7 @@ from conftest import make_tiny_dataset, write_config
 from flexunet.config import load_config
 from flexunet.data.pairs import grouped_folds, grouped_split, source_cell_id
 from flexunet.errors import ConfigError
-from flexunet.training.run import training_splits
+from flexunet.training.setup import training_splits
 
 PREFIXES = ("", "mirrored_", "flipped_", "rotated_90_")
 

@@ -23,7 +23,8 @@ from conftest import COPY_PREFIXES, copy_of, tiny_model_section, write_config
 from flexunet.config import load_config
 from flexunet.evaluation.compare import paired_difference, read_per_image
 from flexunet.evaluation.run import run_evaluation
-from flexunet.training.run import run_training, training_splits
+from flexunet.training.run import run_training
+from flexunet.training.setup import training_splits
 
 MODEL_SIZE = 64
 EVAL_SIZE = 96            # evaluation images are larger than the model: the evaluator resizes them
@@ -210,12 +211,12 @@ def differs(out: Path, expected: dict[str, dict]) -> bool:
     return any(not matches(rows[name], want) for name, want in expected.items())
 
 
-def rule_of(config, info: dict) -> tuple[float, bool, bool]:
+def rule_of(config, info) -> tuple[float, bool, bool]:
     """(threshold, keep_largest, fill_holes) the evaluator must apply: model_info.json's threshold, each
     clean-up as [postprocess] sets it or, where it says "auto", as model_info.json chose it."""
     post = config.postprocess
-    pick = lambda setting, key: bool(info[key]) if setting == "auto" else bool(setting)  # noqa: E731
-    return float(info["threshold"]), pick(post.keep_largest, "keep_largest"), pick(post.fill_holes, "fill_holes")
+    pick = lambda setting, chosen: bool(chosen) if setting == "auto" else bool(setting)  # noqa: E731
+    return float(info.threshold), pick(post.keep_largest, info.keep_largest), pick(post.fill_holes, info.fill_holes)
 
 
 def best_threshold(per_threshold: list[tuple[int, int, int]]) -> tuple[float, float]:
@@ -305,7 +306,7 @@ def test_plain_model_evaluation_numbers_are_recomputed_exactly(data, plain):
 def test_ensemble_evaluation_scores_the_mean_of_the_members(data, ensemble):
     root, _, files = data
     folder, config, info = ensemble
-    assert info["members"] == ["member_0", "member_1"]
+    assert info.members == ("member_0", "member_1")
     run_evaluation(config, "eval")
     names, images, truths = evaluated_arrays(root / "eval", files)
     members = [keras.saving.load_model(folder / "models" / f"member_{k}" / "best_model.keras", safe_mode=True)
@@ -362,12 +363,12 @@ def test_threshold_selection_is_recomputed_with_8_view_tta_and_cleanup(tta_clean
         return abs(best - threshold) < 1e-9 and abs(best_dice - validation_dice) <= tol
 
     chosen = table[(True, True)]                     # both clean-ups are forced on in [postprocess]
-    assert (info["keep_largest"], info["fill_holes"]) == (True, True)
-    assert agree(chosen, info["threshold"], info["validation_dice"]), (chosen, info)
-    saved = {(o["keep_largest"], o["fill_holes"]): o for o in info["validation_options"]}
+    assert (info.keep_largest, info.fill_holes) == (True, True)
+    assert agree(chosen, info.threshold, info.validation_dice), (chosen, info)
+    saved = {(o.keep_largest, o.fill_holes): o for o in info.validation_options}
     assert set(saved) == set(table)
     for cleanup, option in table.items():
-        assert agree(option, saved[cleanup]["threshold"], saved[cleanup]["validation_dice"]), (cleanup, option)
+        assert agree(option, saved[cleanup].threshold, saved[cleanup].validation_dice), (cleanup, option)
 
     # Dropping the TTA (or using 4 views instead of 8), or dropping the clean-up, gives another
     # threshold or Dice on this data, so a selection that skipped them would fail the checks above.
@@ -375,7 +376,7 @@ def test_threshold_selection_is_recomputed_with_8_view_tta_and_cleanup(tta_clean
     four = selection_table(flips4(model, images), truths)[(True, True)]
     raw = table[(False, False)]
     for other in (plain, four, raw):
-        assert not agree(other, info["threshold"], info["validation_dice"]), other
+        assert not agree(other, info.threshold, info.validation_dice), other
 
 
 # ----------------------------------------------------------------------------- 5. all-empty regression

@@ -10,8 +10,10 @@ import pytest
 
 from flexunet.cli import export_main
 from flexunet.config import load_config
-from flexunet.inference.export import INFO_FILE, parse_formats, run_export
-from flexunet.model.files import BEST_MODEL, write_info
+from flexunet.inference.export import parse_formats, run_export
+from flexunet.inference.outputs import EXPORT_INFO as INFO_FILE
+from flexunet.model.files import BEST_MODEL
+from flexunet.model.record import ModelRecord, write_record
 from flexunet.model.store import model_signature, unet_from_section
 
 ONNX_MISSING = [p for p in ("tf2onnx", "onnx", "onnxruntime") if importlib.util.find_spec(p) is None]
@@ -46,7 +48,7 @@ def trained(tmp_path_factory):
     model = unet_from_section(config.model)
     Path(config.train.model_dir).mkdir()
     model.save(str(Path(config.train.model_dir) / BEST_MODEL))
-    write_info(config.train.model_dir, {"model": model_signature(config.model), "threshold": 0.4})
+    write_record(config.train.model_dir, ModelRecord(model=model_signature(config.model), threshold=0.4))
     x = np.random.default_rng(1).uniform(0, 255, (3, 64, 64, 3)).astype("float32")
     return config, x, model.predict(x, verbose=0)
 

@@ -76,3 +76,23 @@ def test_matching_by_iou():
 
 def test_grey_is_luminance():
     np.testing.assert_allclose(grey(np.array([[[255, 0, 0], [0, 0, 255]]], np.uint8)), [[0.299 * 255, 0.114 * 255]])
+
+
+@pytest.mark.parametrize("height, width, perimeter", [
+    (5, 5, 16.0),   # the outline through the border pixels' centres: a 4 x 4 square
+    (3, 8, 18.0),   # 2 x 7 + 2 x 2
+    (2, 4, 8.0),    # 2 x 3 + 2 x 1
+])
+def test_perimeter_of_rectangles_by_hand(height, width, perimeter):
+    (row,) = measure_cells(rect((12, 12), 2, 2, height, width), np.zeros((12, 12), np.uint8))
+    assert row["perimeter_px"] == pytest.approx(perimeter)
+
+
+def test_a_speck_takes_no_cytoplasm_from_the_nucleus_beside_it():
+    """A 4 px speck (under MIN_NUCLEUS) beside a 3x3 nucleus in one 4x12 cell: the speck is not measured
+    and seeds nothing, so the nucleus gets all 48 - 9 - 4 = 35 cytoplasm px (the speck's 4 px are nucleus
+    class, not cytoplasm); seeded by the speck as well it would get about half."""
+    nucleus = rect((6, 14), 2, 2, 3, 3) | rect((6, 14), 2, 10, 2, 2)
+    cell = rect((6, 14), 1, 1, 4, 12)
+    (row,) = measure_cells(nucleus, np.zeros((6, 14), np.uint8), cell & ~nucleus)
+    assert (row["cell"], row["nucleus_area_px"], row["cytoplasm_area_px"]) == (1, 9.0, 35.0)

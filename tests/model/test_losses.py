@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import pytest
 
+from flexunet.config.names import MULTI_CLASS_ONLY, PER_IMAGE_LOSSES
 from flexunet.model import losses
 from flexunet.model.compile import compile_unet
 from flexunet.model.losses import LOSSES, METRICS
-from flexunet.model.names import MULTI_CLASS_ONLY, PER_IMAGE_LOSSES
 from flexunet.model.unet import create_unet
 
 # ----------------------------------------------------------------------------- hand-computed values
@@ -169,18 +169,65 @@ REFERENCES = {
 }
 
 
+def np_cells_loss(y, p):
+    """Mean over the 4 channels of BCE_k + 1 - Dice_k (smooth 1), each over the whole batch."""
+    pc = np.clip(p, 1e-7, 1 - 1e-7)
+    total = 0.0
+    for k in range(4):
+        yk, pk = y[..., k], pc[..., k]
+        bce = -np.mean(yk * np.log(pk) + (1 - yk) * np.log(1 - pk))
+        dice = (2 * np.sum(yk * pk) + 1) / (np.sum(yk) + np.sum(pk) + 1)
+        total += bce + 1 - dice
+    return total / 4
+
+
+def np_cells_dice(k):
+    return lambda y, p: np_mask_dice(y[..., k], p[..., k])
+
+
+CELLS_REFERENCES = {
+    "cells_loss": np_cells_loss,
+    "cells_dice_cell": np_cells_dice(0),
+    "cells_dice_nucleus": np_cells_dice(1),
+    "cells_dice_border": np_cells_dice(2),
+    "cells_dice_overlap": np_cells_dice(3),
+    "cells_mask_dice": lambda y, p: (np_cells_dice(0)(y, p) + np_cells_dice(1)(y, p)) / 2,
+}
+
+
 def test_every_registered_name_has_a_reference():
-    assert set(REFERENCES) == set(METRICS)
+    assert set(REFERENCES) | set(CELLS_REFERENCES) == set(METRICS)
     assert set(LOSSES) <= set(METRICS)
     assert set(LOSSES) == {"binary_crossentropy", "dice_loss", "bce_dice_loss", "jacard_loss",
                            "iou_loss", "bce_iou_loss", "ssim_loss", "basnet_hybrid_loss",
-                           "categorical_crossentropy", "cce_dice_loss"}
+                           "categorical_crossentropy", "cce_dice_loss", "cells_loss"}
+
+
+@pytest.mark.parametrize("name", sorted(CELLS_REFERENCES))
+def test_cells_head_names_against_numpy_references(name):
+    rng = np.random.default_rng(4)
+    y = (rng.random((2, 12, 12, 4)) > np.array([0.5, 0.8, 0.9, 0.95])).astype(np.float32)
+    p = np.clip(0.6 * y + 0.4 * rng.random(y.shape), 0, 1).astype(np.float32)
+    assert value(METRICS[name], y, p) == pytest.approx(CELLS_REFERENCES[name](y, p), abs=1e-5)
+
+
+def test_cells_loss_by_hand():
+    """One 1x2 image, channels (cell, nucleus, border, overlap): y = cell [1, 1], nucleus [1, 0], border
+    [0, 1], overlap [0, 0]; p = 0.5 everywhere. Each BCE is ln 2; the Dices are (2*1 + 1) / (2 + 1 + 1),
+    (2*0.5 + 1) / (1 + 1 + 1), the same for the border, and 1 / (0 + 1 + 1) for the empty overlap."""
+    y = np.array([[[[1, 1, 0, 0], [1, 0, 1, 0]]]], np.float32)
+    p = np.full_like(y, 0.5)
+    dices = [3 / 4, 2 / 3, 2 / 3, 1 / 2]
+    expected = math.log(2) + 1 - sum(dices) / 4
+    assert value(losses.cells_loss, y, p) == pytest.approx(expected, abs=1e-6)
+    # masks at p > 0.5: nothing predicted; the empty overlap scores 1, the others 0
+    assert value(losses.cells_dice_overlap, y, p) == 1.0 and value(losses.cells_dice_cell, y, p) == 0.0
 
 
 def test_the_names_configs_check_are_the_registries():
-    """model/names.py (read without Keras when a config is loaded) lists exactly the registered names."""
+    """config/names.py (read without Keras when a config is loaded) lists exactly the registered names."""
+    from flexunet.config.names import LOSS_NAMES, METRIC_NAMES, MULTI_CLASS_NAMES, OPTIMIZER_NAMES
     from flexunet.model.compile import OPTIMIZERS
-    from flexunet.model.names import LOSS_NAMES, METRIC_NAMES, MULTI_CLASS_NAMES, OPTIMIZER_NAMES
 
     assert set(LOSS_NAMES) == set(LOSSES) and set(METRIC_NAMES) == set(METRICS)
     assert set(OPTIMIZER_NAMES) == set(OPTIMIZERS) and set(MULTI_CLASS_NAMES) <= set(METRICS)
@@ -253,7 +300,7 @@ def test_registered_serializable(name):
 def test_compiled_model_saved_as_keras_reloads_in_safe_mode(tmp_path):
     keras.utils.set_random_seed(1)
     model = create_unet((64, 64), base_filters=4, num_layers=3, dropout_rate=0.0)
-    metric_names = sorted(set(METRICS) - {"bce_iou_loss"})
+    metric_names = sorted(set(METRICS) - {"bce_iou_loss"} - set(CELLS_REFERENCES))
     compile_unet(model, "bce_iou_loss", metric_names, learning_rate=1e-3, clipvalue=0.5)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
@@ -356,3 +403,21 @@ def test_the_nucleus_metric_of_one_channel_is_the_thresholded_mask():
     y = np.array([1, 1, 0, 0], np.float32).reshape(1, 1, 4, 1)
     p = np.array([0.9, 0.2, 0.7, 0.1], np.float32).reshape(1, 1, 4, 1)
     assert value(losses.dice_nucleus, y, p) == pytest.approx(2 * 1 / (2 + 2))
+
+
+def test_a_cells_head_model_saved_as_keras_reloads_in_safe_mode(tmp_path):
+    keras.utils.set_random_seed(2)
+    model = create_unet((32, 32), 3, 3, base_filters=4, num_layers=3, dropout_rate=0.0, head="cells")
+    assert model.output_shape == (None, 32, 32, 4)
+    compile_unet(model, "cells_loss", ["cells_dice_cell", "cells_dice_nucleus"], learning_rate=1e-3, head="cells")
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    y = (rng.random((2, 32, 32, 4)) > 0.7).astype(np.float32)
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(str(tmp_path / "cells.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "cells.keras"), safe_mode=True)
+    assert loaded.loss.fn is losses.cells_loss
+    before, after = (m.evaluate(x, y, verbose=0, return_dict=True) for m in (model, loaded))
+    assert "cells_mask_dice" in before and set(after) == set(before)
+    for key in before:
+        assert after[key] == pytest.approx(before[key], rel=1e-5, abs=1e-6), key

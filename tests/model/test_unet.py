@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from flexunet.config import load_config
+from flexunet.config.levels import level_dilations, level_kernels, size_problem
 from flexunet.errors import ConfigError, ModelError
 from flexunet.model.compile import compile_unet, make_optimizer
-from flexunet.model.levels import level_dilations, level_kernels, size_problem
 from flexunet.model.store import unet_from_section
 from flexunet.model.unet import create_unet
 

@@ -1,6 +1,5 @@
 """TrainingState: checkpoints and counters per epoch; a non-finite loss stops the run cleanly."""
 
-import json
 import math
 
 import pytest
@@ -9,6 +8,7 @@ from flexunet.model.compile import compile_unet
 from flexunet.model.files import BEST_MODEL, LAST_MODEL, STATE_FILE
 from flexunet.model.unet import create_unet
 from flexunet.training.callbacks import HistoryWriter, TrainingState
+from flexunet.training.state import TrainState
 
 
 @pytest.fixture
@@ -26,8 +26,8 @@ def test_finite_epoch_saves_last_best_and_state(state):
     cb, folder = state
     cb.on_epoch_end(0, {"loss": 0.7, "val_loss": 0.6})
     assert (folder / LAST_MODEL).exists() and (folder / BEST_MODEL).exists()
-    saved = json.loads((folder / STATE_FILE).read_text())
-    assert (saved["epoch"], saved["best"], saved["best_epoch"], saved["wait"]) == (0, 0.6, 0, 0)
+    saved = TrainState.from_json((folder / STATE_FILE).read_text())
+    assert (saved.epoch, saved.best, saved.best_epoch, saved.wait) == (0, 0.6, 0, 0)
     assert not cb.model.stop_training
 
 
@@ -46,4 +46,4 @@ def test_patience_stops_after_that_many_epochs_without_improvement(state):
     cb, _ = state
     for epoch, val in enumerate([0.5, 0.6, 0.7]):
         cb.on_epoch_end(epoch, {"loss": 0.5, "val_loss": val})
-    assert cb.model.stop_training and cb.state["stopped"] and cb.state["wait"] == 2
+    assert cb.model.stop_training and cb.state.stopped and cb.state.wait == 2

@@ -201,7 +201,7 @@ def test_worker_folder(folder, index, expected):
 def test_non_chief_worker_writes_sibling_folders(monkeypatch, tmp_path):
     """A second worker writes models_worker1/eval_worker1, never the chief's folders."""
     from flexunet.config import load_config
-    from flexunet.training import run as train
+    from flexunet.training.setup import worker_outputs
 
     text = f"""
 [model]
@@ -216,7 +216,7 @@ distribution = "mirrored"
     config = load_config(tmp_path / "c.config")
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": TWO_WORKERS, "task": {"type": "worker", "index": 1}}))
     monkeypatch.setattr(distribute.keras.backend, "backend", lambda: "tensorflow")
-    moved = train._worker_outputs(config)
+    moved = worker_outputs(config)
     assert (moved.train.model_dir, moved.train.eval_dir) == (f"{tmp_path}/models_worker1", f"{tmp_path}/eval_worker1")
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": TWO_WORKERS, "task": {"type": "worker", "index": 0}}))
-    assert train._worker_outputs(config) is config
+    assert worker_outputs(config) is config

@@ -1,6 +1,5 @@
 """[train] ensemble: members trained with seed + k on one split; loading averages them everywhere."""
 
-import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +13,7 @@ from flexunet.config import load_config
 from flexunet.errors import ConfigError, ModelError
 from flexunet.evaluation.run import run_evaluation
 from flexunet.model.files import member_dir
+from flexunet.model.record import ModelRecord, read_record, write_record
 from flexunet.model.store import average_models, load_trained, member_configs
 from flexunet.model.unet import create_unet
 from flexunet.training import run as train_module
@@ -50,14 +50,14 @@ def test_average_models_is_the_mean_and_round_trips(tmp_path):
 
 def test_members_have_their_own_folders_seeds_and_curves(trained):
     folder, _, info = trained
-    assert info["members"] == ["member_0", "member_1"]
-    assert [run["epochs_run"] for run in info["member_runs"]] == [2, 2]
+    assert info.members == ("member_0", "member_1")
+    assert [run.epochs_run for run in info.member_runs] == [2, 2]
     # bce_iou_loss is a mean over images, so validation predicts 256 images of 64x64 per step
-    assert [(run["batch_size"], run["validation_batch_size"]) for run in info["member_runs"]] == [(4, 256)] * 2
+    assert [(run.batch_size, run.validation_batch_size) for run in info.member_runs] == [(4, 256)] * 2
     for k in range(2):
         assert (folder / "models" / f"member_{k}" / "best_model.keras").is_file()
         assert (folder / "eval" / f"member_{k}" / "history.json").is_file()
-    assert json.loads((folder / "models" / "model_info.json").read_text())["members"] == info["members"]
+    assert read_record(folder / "models") == info
     assert (folder / "models" / "train_eval_infer.config").is_file()
     w0, w1 = (keras.saving.load_model(folder / "models" / f"member_{k}" / "best_model.keras",
                                       safe_mode=True).get_weights()[0] for k in range(2))
@@ -74,13 +74,14 @@ def test_resuming_finished_members_loads_each_best_model_once(trained, tmp_path,
                         lambda section, path: loaded.append(Path(path).parent.name) or load_unet(section, path))
     again = run_training(config, verbose=0)
     assert sorted(loaded) == ["member_0", "member_1"]
-    assert (again["threshold"], again["validation_dice"]) == (info["threshold"], info["validation_dice"])
+    assert (again.threshold, again.validation_dice) == (info.threshold, info.validation_dice)
 
 
 def test_load_trained_averages_the_members(trained):
     folder, config, info = trained
-    model, rule = load_trained(config)
-    assert model.name == "ensemble" and rule.threshold == info["threshold"]
+    trained = load_trained(config)
+    model = trained.model
+    assert model.name == "ensemble" and trained.record.threshold == info.threshold
     x = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3)).astype("float32")
     members = [keras.saving.load_model(folder / "models" / f"member_{k}" / "best_model.keras", safe_mode=True)
                for k in range(2)]
@@ -97,9 +98,8 @@ def test_evaluation_uses_the_ensemble(trained):
 
 def test_a_missing_member_is_named(trained, tmp_path):
     folder, config, _ = trained
-    info = json.loads((folder / "models" / "model_info.json").read_text())
     (tmp_path / "member_0").mkdir()
-    (tmp_path / "model_info.json").write_text(json.dumps(info))
+    write_record(tmp_path, read_record(folder / "models"))
     from dataclasses import replace
     broken = replace(config, train=replace(config.train, model_dir=str(tmp_path)))
     with pytest.raises(ModelError, match=r"\[train\] model_dir in .*: no trained model .*member_0.best_model"
@@ -134,7 +134,7 @@ def test_resume_keeps_finished_members_and_trains_missing_ones(trained, tmp_path
     again = run_training(replace(config, train=t), verbose=0)
     assert (tmp_path / "models" / "member_0" / "best_model.keras").stat().st_mtime_ns == before
     assert (tmp_path / "models" / "member_1" / "best_model.keras").is_file()
-    assert again["member_runs"] == info["member_runs"]
+    assert again.member_runs == info.member_runs
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf2onnx export needs the TensorFlow backend")
@@ -142,7 +142,7 @@ def test_an_ensemble_exports_to_onnx_as_one_model(tmp_path):
     pytest.importorskip("tf2onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
     from flexunet.inference.export import run_export
-    from flexunet.model.files import BEST_MODEL, write_info
+    from flexunet.model.files import BEST_MODEL
     from flexunet.model.store import model_signature, unet_from_section
 
     config = load_config(write_config(tmp_path, model=tiny_model_section()))
@@ -152,8 +152,8 @@ def test_an_ensemble_exports_to_onnx_as_one_model(tmp_path):
         models.append(unet_from_section(config.model))
         (tmp_path / "models" / f"member_{k}").mkdir(parents=True)
         models[-1].save(tmp_path / "models" / f"member_{k}" / BEST_MODEL)
-    write_info(config.train.model_dir, {"model": model_signature(config.model), "threshold": 0.45,
-                                        "members": ["member_0", "member_1"]})
+    write_record(config.train.model_dir, ModelRecord(model=model_signature(config.model), threshold=0.45,
+                                                     members=("member_0", "member_1")))
     x = np.random.default_rng(2).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     expected = np.mean([m.predict(x, verbose=0) for m in models], axis=0)
     written = run_export(config, str(tmp_path / "out"), "onnx")
@@ -180,18 +180,18 @@ def folds_trained(tmp_path_factory):
 
 def test_fold_members_validate_on_their_own_cells(folds_trained):
     _, _, info = folds_trained
-    assert info["members"] == ["member_0", "member_1"]
-    assert info["member_validation"][0] == "member 1: the [eval] folders"
-    assert info["member_validation"][1].startswith("member 2: fold 2 of the source cells")
-    assert info["threshold_from"] == "each member's own validation cells (out of fold)"
-    assert 0.0 < info["threshold"] < 1.0 and 0.0 <= info["validation_dice"] <= 1.0
+    assert info.members == ("member_0", "member_1")
+    assert info.member_validation[0] == "member 1: the [eval] folders"
+    assert info.member_validation[1].startswith("member 2: fold 2 of the source cells")
+    assert info.threshold_from == "each member's own validation cells (out of fold)"
+    assert 0.0 < info.threshold < 1.0 and 0.0 <= info.validation_dice <= 1.0
 
 
 def test_fold_threshold_is_chosen_on_pooled_out_of_fold_counts(folds_trained):
     """Recomputing the pooled counts by hand, for each clean-up, gives the saved threshold, clean-up and Dice."""
     from flexunet.evaluation.scores import best_threshold_from_counts, threshold_counts
     from flexunet.inference.predict import model_predictor
-    from flexunet.training.run import training_splits
+    from flexunet.training.setup import training_splits
 
     root, config, info = folds_trained
     counts = {(k, h): 0 for k in (False, True) for h in (False, True)}
@@ -203,11 +203,11 @@ def test_fold_threshold_is_chosen_on_pooled_out_of_fold_counts(folds_trained):
             counts[largest, holes] = counts[largest, holes] + threshold_counts(
                 probs, y > config.mask.threshold, keep_largest=largest, holes=holes)
     best = {option: best_threshold_from_counts(c) for option, c in counts.items()}
-    chosen = (info["keep_largest"], info["fill_holes"])
+    chosen = (info.keep_largest, info.fill_holes)
     threshold, dice = best[chosen]
-    assert threshold == pytest.approx(info["threshold"]) and dice == pytest.approx(info["validation_dice"], abs=1e-6)
+    assert threshold == pytest.approx(info.threshold) and dice == pytest.approx(info.validation_dice, abs=1e-6)
     assert dice >= max(d for _, d in best.values()) - 1e-12
-    assert [o["validation_dice"] for o in info["validation_options"]] == pytest.approx(
+    assert [o.validation_dice for o in info.validation_options] == pytest.approx(
         [best[k, h][1] for k, h in ((False, False), (False, True), (True, False), (True, True))], abs=1e-6)
 
 
@@ -234,7 +234,7 @@ def test_resuming_a_finished_member_does_not_load_or_train_it(trained, tmp_path,
     again = run_training(replace(config, train=t), verbose=0)
     out = capsys.readouterr().out
     assert out.count("holds a finished run") == 2 and "Resuming after epoch" not in out
-    assert again["member_runs"] == info["member_runs"]
+    assert again.member_runs == info.member_runs
 
 
 @pytest.fixture(scope="module")
@@ -248,11 +248,11 @@ def mixed_trained(tmp_path_factory, data):
 
 def test_mixed_width_members_are_built_saved_and_averaged(mixed_trained):
     folder, config, info = mixed_trained
-    assert info["member_base_filters"] == [4, 6]
+    assert info.member_base_filters == (4, 6)
     members = [keras.saving.load_model(folder / "models" / f"member_{k}" / "best_model.keras", safe_mode=True)
                for k in range(2)]
     assert [m.get_layer("enc0_conv1").filters for m in members] == [4, 6]
-    model, _ = load_trained(config)
+    model = load_trained(config).model
     x = np.random.default_rng(2).integers(0, 256, (2, 64, 64, 3)).astype("float32")
     expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)

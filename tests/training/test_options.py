@@ -7,10 +7,12 @@ import pytest
 
 from conftest import make_tiny_dataset, tiny_model_section, write_config
 from flexunet.config import load_config
-from flexunet.errors import ConfigError, ModelError
 from flexunet.data.dataset import to_batch
+from flexunet.errors import ConfigError, ModelError
 from flexunet.model.files import LAST_MODEL
-from flexunet.training.run import run_training, training_batch_size, training_splits, validation_batch_size
+from flexunet.training.run import run_training
+from flexunet.training.setup import training_batch_size, training_splits, validation_batch_size
+from flexunet.training.state import TrainState
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def test_previews_tensorboard_and_batch_picture(tmp_path, data):
     assert any((tmp_path / "eval" / "tensorboard").rglob("events.out.tfevents.*"))
     assert (tmp_path / "eval" / "augmented_batch.png").is_file()
     assert history["epoch"] == [0, 1, 2] and len(history["val_iou_coef"]) == 3
-    assert 0.05 <= info["threshold"] <= 0.95 and info["epochs_run"] == 3
+    assert 0.05 <= info.threshold <= 0.95 and info.run.epochs_run == 3
 
 
 def test_learning_rate_reducer_halves_the_rate_on_a_plateau(tmp_path, data):
@@ -91,13 +93,13 @@ def test_resume_with_another_architecture_is_refused(tmp_path, data):
 
 def test_a_run_without_any_finite_val_loss_says_so(tmp_path, data):
     """When no epoch had a finite val_loss, no best model exists: finish_training says why."""
-    from flexunet.training.run import finish_training
+    from flexunet.training.finish import finish_training
 
     keys = {"epochs": 1, "batch_size": 4, "image_datapath": f'"{data.images}"', "mask_datapath": f'"{data.masks}"'}
     config = load_config(write_config(tmp_path, model=tiny_model_section(), train=keys))
     (tmp_path / "models").mkdir()
     with pytest.raises(ModelError, match=r"\[train\] model_dir in .*: training ended without a finite val_loss"):
-        finish_training(config, training_splits(config)[0][1], {})
+        finish_training(config, training_splits(config)[0][1], TrainState())
 
 
 @pytest.mark.parametrize("batch, images, min_steps, expected", [
@@ -119,7 +121,7 @@ def test_min_steps_per_epoch_lowers_the_batch_and_says_so(tmp_path, data, capsys
     _, info, history = train(tmp_path, data, epochs=1, batch_size=16, min_steps_per_epoch=3)
     out = capsys.readouterr().out
     assert "Batch size 4: [train] batch_size in" in out and "= 16 gives 1 step per epoch on 16 images" in out
-    assert info["batch_size"] == 4
+    assert info.run.batch_size == 4
 
 
 @pytest.mark.parametrize("loss, batch, size, steps, expected", [
@@ -144,7 +146,7 @@ def test_val_loss_is_the_loss_at_the_training_batch(tmp_path, data, loss, val_ba
             "mask_datapath": f'"{data.masks}"', "validation_split": 0.25}
     config = load_config(write_config(tmp_path, model=tiny_model_section(loss=loss), train=keys))
     info = run_training(config, verbose=0)
-    assert (info["batch_size"], info["validation_batch_size"]) == (4, val_batch)
+    assert (info.run.batch_size, info.run.validation_batch_size) == (4, val_batch)
     val_src = training_splits(config)[0][1]
     images, masks = to_batch(list(val_src.images), list(val_src.masks))
     model = keras.saving.load_model(str(tmp_path / "models" / LAST_MODEL))

@@ -5,6 +5,7 @@ import pytest
 
 from flexunet.data.dataset import MaskOptions, PairSource
 from flexunet.inference.postprocess import MaskRule, mask_rule
+from flexunet.model.record import ModelRecord
 from flexunet.training.selection import CLEANUPS, allowed, choose_rule, validation_counts
 
 
@@ -96,14 +97,14 @@ def test_allowed(setting, values):
     assert allowed(setting) == values
 
 
-@pytest.mark.parametrize("info, keep, holes, expected", [
-    ({"threshold": 0.6, "keep_largest": True, "fill_holes": False}, "auto", "auto", MaskRule(0.6, True, False)),
-    ({"threshold": 0.6, "keep_largest": True, "fill_holes": False}, False, True, MaskRule(0.6, False, True)),
-    ({"threshold": 0.45}, "auto", "auto", MaskRule(0.45, False, False)),   # a model trained before the choice
-    ({}, True, "auto", MaskRule(0.5, True, False)),
+@pytest.mark.parametrize("text, keep, holes, expected", [
+    ('{"threshold": 0.6, "keep_largest": true, "fill_holes": false}', "auto", "auto", MaskRule(0.6, True, False)),
+    ('{"threshold": 0.6, "keep_largest": true, "fill_holes": false}', False, True, MaskRule(0.6, False, True)),
+    ('{"threshold": 0.45}', "auto", "auto", MaskRule(0.45, False, False)),   # a model trained before the choice
+    ("{}", True, "auto", MaskRule(0.5, True, False)),
 ])
-def test_the_rule_of_a_trained_model(info, keep, holes, expected):
-    assert mask_rule(info, keep, holes) == expected
+def test_the_rule_of_a_trained_model(text, keep, holes, expected):
+    assert mask_rule(ModelRecord.from_json(text), keep, holes) == expected
 
 
 def test_several_classes_are_scored_on_their_argmax_labels_without_a_threshold():
