@@ -16,15 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import RESULTS, ROOT
+from bench.cells_report import cells_table, slide_table
 from bench.findings import findings_text, paired
-from flexunet.cli.demo import images_of_cells
+from flexunet.cli.demo_report import cells_text, images_of_cells
 from flexunet.config import load_config
 from flexunet.config.sections import TrainSection
 from flexunet.model.record import ModelRecord
 from flexunet.provenance import KEY, result_problems
 
 DOCUMENTS = (ROOT / "README.md", ROOT / "docs" / "performance.md")
-READS = ("train", "train_confirm", "infer", "generator", "demo", "fields", "fields_seed0_batch16", "fields_batch4")
+READS = ("train", "train_confirm", "infer", "generator", "demo", "fields", "fields_seed0_batch16", "fields_batch4",
+         "cells", "slide")
 PLAIN = "tta=False,post=False,threshold=0.5"
 LABELS = {  # also the row order
     "seed": "seed recipe (7 levels, 31.1 M parameters)",
@@ -242,14 +244,21 @@ def demo_text(results: Path) -> str:
                      f"({n['pixel_dice_ci95_low']:.3f} to {n['pixel_dice_ci95_high']:.3f} over cells).")
     if "classes" in held:
         c = held["classes"]
-        lines.append(f"Nucleus + cytoplasm over all seven classes, on {images_of_cells(c)}: nucleus Dice "
-                     f"{c['pixel_dice_nucleus']:.3f}, cytoplasm Dice {c['pixel_dice_cytoplasm']:.3f}; over the "
-                     f"nuclei found in those images ({int(c['cells_found'])} of {int(c['cells_true'])}), the N/C "
-                     f"ratio is off by {c['nc_ratio_mae']:.3f} on average "
-                     f"({100 * c['nc_ratio_mean_relative_error']:.1f} % relative) and the nucleus area by "
-                     f"{100 * c['nucleus_area_px_mean_relative_error']:.1f} %.")
+        if "aji_cell" in c:
+            lines.append(f"Nucleus + cytoplasm over all seven classes, on {images_of_cells(c)}: nucleus Dice "
+                         f"{c['pixel_dice_nucleus']:.3f}, cytoplasm Dice {c['pixel_dice_cytoplasm']:.3f}; cell by "
+                         f"cell, {cells_text(c)}.")
+        else:
+            lines.append(f"Nucleus + cytoplasm over all seven classes, on {images_of_cells(c)}: nucleus Dice "
+                         f"{c['pixel_dice_nucleus']:.3f}, cytoplasm Dice {c['pixel_dice_cytoplasm']:.3f}; over the "
+                         f"nuclei found in those images ({int(c['cells_found'])} of {int(c['cells_true'])}), the N/C "
+                         f"ratio is off by {c['nc_ratio_mae']:.3f} on average "
+                         f"({100 * c['nc_ratio_mean_relative_error']:.1f} % relative) and the nucleus area by "
+                         f"{100 * c['nucleus_area_px_mean_relative_error']:.1f} %.")
     if "fields" in held:
-        lines.append(f"Fields of view: nucleus Dice {held['fields']['pixel_dice']:.3f}.")
+        f = held["fields"]
+        lines.append(f"Cells on {int(f['images'])} unseen fields of view, where cells touch and overlap: "
+                     f"{cells_text(f)}.")
     return " ".join(lines) + (f"\n\n{RECOVERED}" if p.get("recovered") else "")
 
 
@@ -301,7 +310,8 @@ def blocks(results: Path = RESULTS) -> dict[str, str]:
     quality = json.loads((results / "quality.json").read_text(encoding="utf-8"))
     return {"results": results_table(quality), "findings": findings_text(quality),
             "speed": speed_table(results), "fast": fast_text(results), "training": training_text(results),
-            "demo": demo_text(results), "fields": fields_text(results)}
+            "demo": demo_text(results), "fields": fields_text(results), "cells": cells_table(results),
+            "slide": slide_table(results)}
 
 
 def provenance_problems(results: Path = RESULTS) -> list[str]:

@@ -5,8 +5,8 @@ requirements="${1:-requirements.txt}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 python="${PYTHON:-python3}"
-if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'; then
-  echo "error: Python 3.10 or newer is needed ($python is $("$python" --version 2>&1))" >&2
+if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+  echo "error: Python 3.11 or newer is needed ($python is $("$python" --version 2>&1))" >&2
   exit 1
 fi
 if [ ! -x .venv/bin/python ]; then

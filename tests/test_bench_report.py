@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench import findings, report
-from flexunet.cli.demo import images_of_cells
+from flexunet.cli.demo_report import images_of_cells
 from flexunet.model.record import ModelRecord, TrainingRun
 
 RECOVERED = {"commit": "ece1d31e8d28d86b9bdd3fd94b2901374beb5eb9", "dirty": None, "command": "python -m bench.x",

@@ -24,11 +24,13 @@ ALLOWED = {
     "0.5": "the fixed 0.5 threshold of metrics and the IoU >= 0.5 pairing of nuclei (settings)",
     "0.005": "the validation-Dice cost above which a hand-set clean-up warns (COSTS_MORE_THAN_A_LITTLE, a setting)",
     "1.5": "the SSIM window's Gaussian sigma, 1.5 (a setting of the loss)",
-    "3.10": "the minimum Python version, 3.10 (a requirement)",
+    "3.11": "the minimum Python version, 3.11 (a requirement: tifffile and zarr 3 need it)",
     "2.15": "the TensorFlow version of the seed's own environment (a requirement of its code)",
     "1 GiB": "the size under which [train] in_memory = None holds a data set in memory (a setting)",
     "95 %": "the level of every interval, 95 % (a setting)",
     "20 %": "the seed's validation share, the last 20 % of sorted files (a setting of the seed)",
+    "0.7": "the ISBI 2014 per-cell scores' definition: a cell counts when its Dice is above 0.7 (a definition)",
+    "0.6": "the ISBI 2014 nucleus detection rule: overlap above 0.6 both ways (a definition)",
 }
 DIGITS = r"\d+(?:,\d{3})*(?:\.\d+)?"
 NUMBER = rf"(?<![\w.\-−])[−-]?{DIGITS}"  # not inside a word, a version (Apache-2.0) or a range's second half

@@ -254,11 +254,12 @@ def test_outputs_never_replace_the_model_folder(trained_copy, section, key, run)
     from flexunet.errors import OutputError
     from flexunet.evaluation import run as evaluate
     from flexunet.inference import run as infer
+    from flexunet.inference import tiled
 
     copy, make_config = trained_copy
     config = load_config(make_config(**{section: {key: "./models"}}))
     before = sorted(p.name for p in (copy / "models").iterdir())
-    action = getattr(evaluate if run == "run_evaluation" else infer, run)
+    action = getattr({"run_evaluation": evaluate, "run_inference": infer, "run_tiled_inference": tiled}[run], run)
     with pytest.raises(OutputError) as info:
         action(config)
     assert str(info.value).startswith(f"[{section}] {key} in {config.source}: expected a folder of its "

@@ -21,7 +21,7 @@ def infer(config: Config) -> None:
 
 
 def tiled_infer(config: Config) -> None:
-    from flexunet.inference.run import run_tiled_inference
+    from flexunet.inference.tiled import run_tiled_inference
 
     run_tiled_inference(config)
 
@@ -30,6 +30,25 @@ def inspect_dataset(config: Config) -> None:
     from flexunet.data.run import run_dataset_inspection
 
     run_dataset_inspection(config)
+
+
+def infer_many(config: Config) -> None:
+    """Every image or slide of [tiledinfer] images_dir through the model on [cluster] workers (Dask), each into
+    its own folder of [cluster] output_dir; a restart skips what is done."""
+    from flexunet.fsutil import prepare_output_dir
+    from flexunet.inference.distributed import run_many
+    from flexunet.inference.jobs import TiledInferenceJob
+    from flexunet.inference.run import list_inputs
+
+    c = config.cluster
+    images_dir = config.require("tiledinfer", "images_dir", "for inference over many slides")
+    files = list_inputs(images_dir, config.where("tiledinfer", "images_dir"))
+    out = prepare_output_dir(c.output_dir, config.where("cluster", "output_dir"),
+                             config.protected_folders("cluster output_dir"), keep=True)
+    summary = run_many(files, TiledInferenceJob(config.source), out, c.scheduler, c.workers, c.retries)
+    failed = "".join(f"\n  failed: {item}: {message}" for item, message in summary.failed)
+    print(f"{len(summary.done)} done, {len(summary.skipped)} already done, {len(summary.failed)} failed of "
+          f"{summary.items} in {summary.seconds:.0f} s; {int(summary.totals.get('cells', 0))} cells; {out}{failed}")
 
 
 def train_main(argv: list[str] | None = None) -> int:
@@ -58,6 +77,11 @@ def infer_main(argv: list[str] | None = None) -> int:
 
 def tiled_infer_main(argv: list[str] | None = None) -> int:
     return config_command("Segment large images tile by tile ([tiledinfer]).", tiled_infer, argv)
+
+
+def infer_many_main(argv: list[str] | None = None) -> int:
+    return config_command("Segment every image or slide of [tiledinfer] images_dir on many workers ([cluster]).",
+                          infer_many, argv)
 
 
 def inspect_main(argv: list[str] | None = None) -> int:

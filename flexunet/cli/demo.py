@@ -1,8 +1,7 @@
 """The README demo: synthetic raw Herlev cells through the Pap-Smear project's own scripts, end to end: the
-nucleus model, then nucleus + cytoplasm over all seven classes (per-cell N/C ratio), optionally fields
-of view with several cells each (--fields)."""
+nucleus model, then nucleus + cytoplasm over all seven classes (per-cell N/C ratio), then cells on fields of
+view where they touch and overlap (each nucleus with its own cytoplasm, GeoJSON for QuPath)."""
 
-import csv
 import os
 import shlex
 import shutil
@@ -11,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from flexunet.cli.demo_report import report
 from flexunet.cli.guard import guarded
 from flexunet.cli.guard import parser as command_parser
 from flexunet.config.edit import write_variant
@@ -44,10 +44,9 @@ PARTS = {  # part: (config, [(title, script, *args)])
         ("infer labels and cells.csv", "3.infer.sh"),
     ]),
     "fields": (FIELDS_CONFIG, [
-        ("inspect the fields of view", "0.dataset_inspector.sh"),
-        ("train on fields of view", "1.train.sh"),
-        ("evaluate on unseen fields", "2.evaluate.sh"),
-        ("infer fields", "3.infer.sh"),
+        ("train cells on fields of view", "1.train.sh"),
+        ("evaluate cell by cell on unseen fields", "2.evaluate.sh"),
+        ("infer cells (GeoJSON, label TIFF)", "3.infer.sh"),
     ]),
 }
 CPU_SIZED = {
@@ -59,15 +58,16 @@ CPU_SIZED = {
     "tiledinfer": {"images_dir": '"./mini_test"', "overlapping": "32"},
 }
 FIELD_SIZE = 256
+FIELD_COUNTS = {"train": 16, "valid": 4, "test": 6}
 FIELDS_DATA = {"train": {"image_datapath": '"./fields/train/images"', "mask_datapath": '"./fields/train/masks"',
-                         "model_dir": '"./models_fields"', "eval_dir": '"./eval_fields"', "epochs": "40",
+                         "model_dir": '"./models_fields"', "eval_dir": '"./eval_fields"', "epochs": "30",
                          "epoch_change_infer": "False"},
                "eval": {"image_datapath": '"./fields/valid/images"', "mask_datapath": '"./fields/valid/masks"',
                         "output_dir": '"./fields_eval_output"'},
                "test": {"image_datapath": '"./fields/test/images"', "mask_datapath": '"./fields/test/masks"',
                         "output_dir": '"./fields_test_eval_output"'},
                "infer": {"images_dir": '"./fields/test/images"', "output_dir": '"./fields_test_output"',
-                         "merged_dir": '"./fields_test_output_merged"', "pixel_size_um": "None"},
+                         "merged_dir": '"./fields_test_output_merged"', "pixel_size_um": "0.5"},
                "model": {"image_width": str(FIELD_SIZE), "image_height": str(FIELD_SIZE)}}
 
 
@@ -109,10 +109,12 @@ def prepare(workdir: Path, cells: int, seed: int, epochs: int | None, parts: lis
                                 train={"epoch_change_infer": "False"}),
                       "The README demo's CPU-sized variant of all_classes_train_eval_infer.config")
     if "fields" in parts:
-        fields = write_fields(project / "fields", size=FIELD_SIZE, seed=seed)
-        print(f"Drew fields of view {fields['counts']} in {fields['output_dir']}")
-        write_variant(PROJECT / "cpu_train_eval_infer.config", project / FIELDS_CONFIG, cpu_sized(None, **FIELDS_DATA),
-                      "The README demo's fields of view: the CPU config with other paths and image size")
+        fields = write_fields(project / "fields", FIELD_COUNTS, size=FIELD_SIZE, seed=seed)
+        print(f"Drew {sum(fields['counts'].values())} fields of view with {fields['cells']} cells "
+              f"({fields['fields_with_overlaps']} fields where cells overlap) in {fields['output_dir']}")
+        write_variant(PROJECT / CLASSES_CONFIG, project / FIELDS_CONFIG, cpu_sized(None, **FIELDS_DATA),
+                      "The README demo's fields of view: all_classes_train_eval_infer.config (the cells head), "
+                      "CPU-sized, with other paths and image size")
     extra = write_raw_dataset(workdir / "unseen_raw", {"severe_dysplastic": 6}, seed + 1)
     mini = project / "mini_test"
     mini.mkdir()
@@ -150,6 +152,8 @@ ASSETS = {
     "all_classes_test_eval_output/worst_cases.png": "demo_classes_worst_cases.png",
     "all_classes_test_eval_output/bland_altman_nc_ratio.png": "demo_classes_bland_altman_nc_ratio.png",
     "fields_test_output_merged/_montage.png": "demo_fields_montage.png",
+    "fields_test_output_merged/test_field_0000.png": "demo_fields_cells.png",
+    "fields_test_eval_output/bland_altman_nc_ratio.png": "demo_fields_bland_altman_nc_ratio.png",
 }
 
 
@@ -165,81 +169,20 @@ def copy_assets(project: Path, assets: Path) -> None:
     print(f"Copied {len(pictures)} pictures to {assets}")
 
 
-def held_out(project: Path, folder: str = "test_eval_output") -> dict[str, float]:
-    """The held-out evaluation's numeric metrics."""
-    scores = {}
-    with open(project / folder / "evaluation.csv") as handle:
-        for row in csv.DictReader(handle):
-            try:
-                scores[row["metric"]] = float(row["value"])
-            except ValueError:
-                continue
-    return scores
-
-
-def images_of_cells(scores: dict) -> str:
-    """'91 images of 7 held-out source cells (13 copies each)': the images are copies, the cells are not."""
-    images, cells = int(scores["images"]), int(scores["source_cells"])
-    exact = cells and images % cells == 0
-    copies = f"{images // cells} copies each" if exact else f"{images / max(cells, 1):.1f} images per cell"
-    return f"{images} images of {cells} held-out source cells ({copies})"
-
-
-def _interval(scores: dict, key: str = "pixel_dice") -> str:
-    return f"{scores[key]:.4f} (95 % interval over cells {scores[key + '_ci95_low']:.3f} to {scores[key + '_ci95_high']:.3f})"
-
-
-def report(project: Path, seconds: dict[str, float], parts: list[str]) -> dict:
-    """Print the timings, the held-out scores and where the outputs are; return them."""
-    print("\n=== demo finished in {:.0f} s".format(sum(seconds.values())))
-    for title, s in seconds.items():
-        print(f"  {title:36s} {s:6.1f} s")
-    scores = held_out(project)
-    print(f"Held-out test cells (never seen in training or model selection): pixel Dice {_interval(scores)}, "
-          f"IoU {scores['pixel_iou']:.4f}, mean per-image Dice {scores['mean_dice']:.4f} over "
-          f"{images_of_cells(scores)}")
-    if "classes" in parts:
-        c = held_out(project, "all_classes_test_eval_output")
-        print(f"All seven classes, held-out cells: nucleus Dice {_interval(c, 'pixel_dice_nucleus')}, cytoplasm Dice "
-              f"{_interval(c, 'pixel_dice_cytoplasm')}; N/C ratio error {c['nc_ratio_mae']:.3f} mean absolute "
-              f"({100 * c['nc_ratio_mean_relative_error']:.1f} % relative) over the nuclei of {images_of_cells(c)}, "
-              f"{int(c['cells_found'])} of {int(c['cells_true'])} nuclei found")
-    if "fields" in parts:
-        f = held_out(project, "fields_test_eval_output")
-        print(f"Fields of view, held-out fields: nucleus Dice {_interval(f)} with the clean-up chosen on validation "
-              f"(keep_largest = {bool(f['keep_largest'])}, fill_holes = {bool(f['fill_holes'])})")
-    places = {
-        "best model": "models/best_model.keras (threshold and clean-up in models/model_info.json)",
-        "training curves and CSVs": "eval/train_losses.png, eval/train_metrics.png, eval/*.csv",
-        "per-epoch predictions": "epoch_change_infer/",
-        "evaluation": "eval_output/ and test_eval_output/ (evaluation.csv, per_image.csv, cells.csv, PNGs)",
-        "inferred masks and cells": "test_output/ (cells.csv; overlays: test_output_merged/)",
-        "tiled masks": "tiled_test_output/ (overlays: tiled_test_output_merged/)",
-        "nucleus + cytoplasm": "all_classes_test_output/ and all_classes_test_eval_output/",
-        "data set pictures": "inspection/",
-    }
-    for what, where in places.items():
-        print(f"  {what:26s} {project}/{where}")
-    folders = {"nucleus": "test_eval_output", "classes": "all_classes_test_eval_output",
-               "fields": "fields_test_eval_output"}
-    return {"seconds": seconds, "total_seconds": sum(seconds.values()),
-            "held_out": {part: held_out(project, folders[part]) for part in parts}}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser(__doc__.splitlines()[0], None)
     parser.add_argument("--workdir", type=Path, default=REPO / "demo_run")
     parser.add_argument("--cells", type=int, default=80, help="synthetic raw cells to draw")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--nucleus-only", action="store_true", help="skip the nucleus + cytoplasm part")
-    parser.add_argument("--fields", action="store_true", help="also train on synthetic fields of view")
+    parser.add_argument("--nucleus-only", action="store_true", help="only the nucleus part")
+    parser.add_argument("--no-fields", action="store_true", help="skip the fields of view part")
     parser.add_argument("--assets", type=Path, default=None,
                         help="also copy the demo's pictures to this folder (the README's asset/)")
     parser.add_argument("--record", type=Path, default=None,
                         help="write the timings and held-out scores as JSON (bench/results/demo.json)")
     args = parser.parse_args(argv)
-    parts = ["nucleus"] + ([] if args.nucleus_only else ["classes"]) + (["fields"] if args.fields else [])
+    parts = ["nucleus"] + ([] if args.nucleus_only else ["classes"] + ([] if args.no_fields else ["fields"]))
 
     def work():
         command = "bash demo.sh " + shlex.join(argv if argv is not None else sys.argv[1:])

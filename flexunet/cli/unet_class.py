@@ -43,7 +43,7 @@ class TensorflowUNet:
         return run_inference(self.config, self.trained)
 
     def infer_tiles(self) -> list:
-        from flexunet.inference.run import run_tiled_inference
+        from flexunet.inference.tiled import run_tiled_inference
 
         return run_tiled_inference(self.config, self.trained)
 

@@ -51,6 +51,9 @@ class ModelSection:
                                "Keep an exponential moving average of the weights (e.g. 0.998) and "
                                "validate, checkpoint and infer with it; None = off.")
     normalization: bool = key(False, Bool(), "Add BatchNormalization after every conv.")
+    norm_momentum: float = key(0.99, Float(min=0.0, max=1.0, max_open=True),
+                               "BatchNormalization's moving-average momentum (Keras's 0.99): 0.9 lets its "
+                               "statistics settle within tens of steps, for small sets with few steps an epoch.")
     show_summary: bool = key(False, Bool(), "Print the model summary when the model is built.")
     mixed_precision: bool = key(False, Bool(),
                                 "Compute in bfloat16 (float32 weights, head and loss); for GPUs.")
@@ -175,6 +178,32 @@ class TiledInferSection:
 
 
 @dataclass(frozen=True)
+class SlideSection:
+    window_px: int = key(2048, Int(min=64), "Whole slides: the core of a window read and predicted at once "
+                                             "(pixels of the level read); each cell is kept by the window whose "
+                                             "core holds its nucleus.")
+    halo_px: int = key(128, Int(min=0), "Context around each window core; more than the largest cell's radius, "
+                                        "so a cell on a seam is seen whole (larger ones are counted as cut).")
+    pixel_size_um: float | None = key(None, Optional(Float(min=0.0, min_open=True)),
+                                      "Micrometres per pixel the model was trained at: a pyramidal slide is read "
+                                      "at its coarsest level that fine; None = full resolution.")
+    skip_background: bool = key(True, Bool(), "Skip windows without cells on the slide's thumbnail.")
+    min_pixels: int = key(64 * 1024 * 1024, Int(min=1),
+                          "A TIFF with at least this many pixels (or with pyramid levels) is streamed as a slide; "
+                          "smaller images are read whole.")
+
+
+@dataclass(frozen=True)
+class ClusterSection:
+    scheduler: str | None = key(None, Optional(Str()),
+                                "Many slides: a Dask scheduler address (tcp://host:8786) to run on a cluster; "
+                                "None = a local cluster of `workers` processes.")
+    workers: int = key(2, Int(min=0), "Local worker processes (each loads the model once); 0 = this process.")
+    retries: int = key(2, Int(min=0), "Times an image is tried again when its worker dies.")
+    output_dir: str = key("./slides_output", PathSpec(), "Folder of one sub-folder per image or slide.")
+
+
+@dataclass(frozen=True)
 class MaskSection:
     binarize: bool = key(True, Bool(),
                          "Train on mask > threshold as 0/1; False trains on the grey levels as soft "
@@ -234,6 +263,8 @@ SECTIONS = {
     "generator": GeneratorSection,
     "augmentor": AugmentorSection,
     "postprocess": PostprocessSection,
+    "slide": SlideSection,
+    "cluster": ClusterSection,
 }
 
 
@@ -252,6 +283,8 @@ class Config:
     generator: GeneratorSection = field(default_factory=GeneratorSection)
     augmentor: AugmentorSection = field(default_factory=AugmentorSection)
     postprocess: PostprocessSection = field(default_factory=PostprocessSection)
+    slide: SlideSection = field(default_factory=SlideSection)
+    cluster: ClusterSection = field(default_factory=ClusterSection)
     explicit: frozenset = frozenset()
 
     @property

@@ -46,11 +46,14 @@ def prepare_mask(mask: np.ndarray, size: tuple[int, int], opts: MaskOptions) -> 
 
     binarize: pixel > threshold is nucleus. blur (the seed's load): after binarizing, a
     blur_size box blur, then any non-zero pixel is nucleus, which grows masks by about a pixel.
-    A mask holding only 0 and 1 is read as 0/255 labels.
+    A mask holding only 0 and 1 is read as 0/255 labels; a 3-class label mask (0, 128 and 255) as its
+    nucleus, also without binarize (its 128 is cytoplasm, not a grey edge to learn from).
     """
     if opts.num_classes > 1 or opts.head == "cells":
         h, w = size
         return mask if mask.shape[:2] == (h, w) else cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+    if is_label_mask(mask):
+        mask = np.where(mask == 255, 255, 0).astype(np.uint8)
     mask = resize_image(mask, size)
     if mask.max(initial=0) == 1:
         mask = mask * np.uint8(255)
@@ -60,6 +63,12 @@ def prepare_mask(mask: np.ndarray, size: tuple[int, int], opts: MaskOptions) -> 
         mask = cv2.blur(mask, tuple(opts.blur_size))
         mask = np.where(mask > 0, 255, 0).astype(np.uint8)
     return mask
+
+
+def is_label_mask(mask: np.ndarray) -> bool:
+    """Whether a mask is a 3-class label mask in grey coding: only 0, 128 and 255, with 128 among them."""
+    counts = np.bincount(mask.ravel(), minlength=256) if mask.dtype == np.uint8 else None
+    return counts is not None and counts[128] > 0 and counts.sum() == counts[0] + counts[128] + counts[255]
 
 
 def load_pair(pair: Pair, size: tuple[int, int], channels: int,

@@ -138,3 +138,9 @@ def write_fields(out_dir: str | os.PathLike, counts: dict[str, int] | None = Non
 def field_folders(out_dir: str | os.PathLike) -> dict[str, Path]:
     """{split/kind: folder} of a write_fields output, e.g. "train/images" or "test/cells"."""
     return {f"{s}/{k}": Path(out_dir) / s / k for s in SPLITS for k in ("images", "masks", CELLS_DIR)}
+
+
+def rgb_field(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[Cell]]:
+    """A drawn RGB field and its cells, as write_synthetic_slide draws a slide's fields."""
+    field = draw_field(rng, size, grey=False)
+    return field.image, list(field.cells)

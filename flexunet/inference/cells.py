@@ -3,7 +3,8 @@
 Outline split (the cells head): the nuclei are the nucleus channel above its threshold (specks under the
 rule's min_nucleus_px dropped, so they never take cytoplasm); the cells are the whole-cell channel above its
 threshold. Each nucleus floods its cell by a watershed on the outline channel, so two touching cells part
-where the model sees their outlines, not halfway between their nuclei. A cell body between outlines that
+where the model sees their outlines, not halfway between their nuclei (the outline channel is ignored
+within NUCLEUS_RING_PX of a nucleus, where the nucleus's own edge can look like one). A cell body between outlines that
 holds no nucleus (a cell whose nucleus was missed) is kept out of the flood: its cytoplasm goes to nobody
 rather than to its neighbour. Where the overlap channel marks pixels that two or more cells cover, each
 overlap region goes to every cell it borders (each holding at least OVERLAP_SHARE of the region and its
@@ -29,6 +30,7 @@ from flexunet.model.record import CellRule, ModelRecord
 ORPHAN_MIN_PX = 64  # a nucleus-less cell body at least this large is a cell whose nucleus was missed
 OVERLAP_SHARE = 0.2
 OUTLINE = 0.5  # outline probability above which a pixel parts cells
+NUCLEUS_RING_PX = 4  # within this many pixels (model scale) of a nucleus, its own edge is what the outline channel sees
 INSTANCE_COLUMNS = [*CELL_COLUMNS, "cell_area_px", "cell_area_um2", "overlap_area_px"]
 
 
@@ -51,12 +53,12 @@ def distance_split(nucleus: np.ndarray, cell: np.ndarray, min_nucleus_px: int = 
     return cells_from_regions(regions, markers)
 
 
-def _orphans(foreground: np.ndarray, outline: np.ndarray, markers: np.ndarray, min_px: float) -> np.ndarray:
-    """The cell bodies (foreground between outlines) of at least min_px pixels that hold no nucleus."""
+def _orphans(foreground: np.ndarray, outline: np.ndarray, near_nucleus: np.ndarray, min_px: float) -> np.ndarray:
+    """The cell bodies (foreground between outlines) of at least min_px pixels that reach no nucleus."""
     bodies = label(foreground & ~outline, connectivity=1)
     sizes = np.bincount(bodies.ravel())
     nucleated = np.zeros(len(sizes), bool)
-    nucleated[np.unique(bodies[markers > 0])] = True
+    nucleated[np.unique(bodies[near_nucleus])] = True
     orphan = (sizes >= min_px) & ~nucleated
     orphan[0] = False
     return orphan[bodies]
@@ -70,7 +72,7 @@ def _share_overlaps(cells: list[Cell], regions: np.ndarray, overlap: np.ndarray)
     for k, box in enumerate(find_objects(parts), 1):
         if box is None:
             continue
-        grown = tuple(slice(max(s.start - 2, 0), s.stop + 2) for s in box)
+        grown = tuple(slice(max(s.start - 2, 0), min(s.stop + 2, n)) for s, n in zip(box, parts.shape))
         region = parts[grown] == k
         near = binary_dilation(region, iterations=2)
         owners, counts = np.unique(regions[grown][near], return_counts=True)
@@ -113,9 +115,11 @@ def build_cells(probs: np.ndarray, rule: CellRule, split: str = "outline", area_
         return distance_split(nucleus, foreground, rule.min_nucleus_px)
     markers = nucleus_markers(nucleus, rule.min_nucleus_px)
     foreground |= markers > 0
-    outline = probs[..., 2] > OUTLINE
-    mask = foreground & ~_orphans(foreground, outline, markers, ORPHAN_MIN_PX * area_scale)
-    regions = watershed(probs[..., 2].astype(np.float32), markers=markers, mask=mask)
+    ring = max(1, round(NUCLEUS_RING_PX * area_scale ** 0.5))
+    near_nucleus = binary_dilation(markers > 0, iterations=ring) & foreground
+    elevation = np.where(near_nucleus, 0.0, probs[..., 2]).astype(np.float32)
+    mask = foreground & ~_orphans(foreground, elevation > OUTLINE, near_nucleus, ORPHAN_MIN_PX * area_scale)
+    regions = watershed(elevation, markers=markers, mask=mask)
     cells = cells_from_regions(regions, markers)
     overlap = (probs[..., 3] > rule.overlap_threshold) & mask & (markers == 0)
     return _share_overlaps(cells, regions, overlap) if overlap.any() else cells

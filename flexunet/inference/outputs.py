@@ -23,3 +23,13 @@ def cell_labels_name(stem: str) -> str:
 def geojson_name(stem: str) -> str:
     """The cells as QuPath GeoJSON written for an input of this stem."""
     return f"{stem}{GEOJSON_SUFFIX}"
+
+
+def slide_labels_name(stem: str) -> str:
+    """The pyramidal label image (cells and nuclei) of a slide."""
+    return f"{stem}_cells.ome.tif"
+
+
+def slide_summary_name(stem: str) -> str:
+    """What streaming a slide did (its record)."""
+    return f"{stem}_slide.json"

@@ -19,7 +19,7 @@ from flexunet.data.geojson import write_cells_geojson
 from flexunet.data.instances import Cell
 from flexunet.data.io import list_images, read_image, read_mask, write_image
 from flexunet.data.labels import read_labels, to_grey
-from flexunet.errors import ConfigError, DataError
+from flexunet.errors import DataError
 from flexunet.fsutil import atomic_write_text, csv_text, prepare_output_dir
 from flexunet.inference.cells import INSTANCE_COLUMNS, CellMaker, cell_labels, cell_maker, measure_instances
 from flexunet.inference.measures import CELL_COLUMNS, measure_cells
@@ -32,7 +32,6 @@ from flexunet.inference.predict import (
     predict_batch_size,
     squeeze_binary,
 )
-from flexunet.inference.tiling import predict_tiled_many
 from flexunet.model.store import TrainedModel, load_trained
 
 Prediction = tuple[Path, np.ndarray, np.ndarray]
@@ -111,22 +110,6 @@ def predict_resized(files: list[Path], channels: int, size: tuple[int, int], pre
         for f, image, p in zip(chunk, originals, probs):
             h, w = image.shape[:2]
             yield f, image, (cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR) if (h, w) != size else p)
-
-
-def predict_tiles(files: list[Path], channels: int, tile: int, overlap: int, predict: PredictFn,
-                  batch_size: int) -> Iterator[Prediction]:
-    """(file, image, probabilities (H, W)) per file at full resolution, tile by tile; the tiles of
-    consecutive images share predict calls (predict_tiled_many)."""
-    read: deque[tuple[Path, np.ndarray]] = deque()
-
-    def images() -> Iterator[np.ndarray]:
-        for f in files:
-            read.append((f, read_image(f, channels)))
-            yield read[-1][1]
-
-    for probs in predict_tiled_many(images(), predict, tile, overlap, batch_size):
-        f, image = read.popleft()
-        yield f, image, probs
 
 
 @dataclass(frozen=True)
@@ -249,30 +232,4 @@ def run_inference(config: Config, trained: TrainedModel | None = None) -> list[P
                                            model_size=config.model.input_size),
                       known_masks(config, images_dir))
     print(f"Wrote {len(files)} mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
-    return [out / mask_name(f.stem) for f in files]
-
-
-def run_tiled_inference(config: Config, trained: TrainedModel | None = None) -> list[Path]:
-    """Segment [tiledinfer] images_dir tile by tile at full resolution, blending overlaps (`trained` as for
-    run_inference)."""
-    s = config.tiledinfer
-    images_dir = config.require("tiledinfer", "images_dir", "for tiled inference")
-    files = list_inputs(images_dir, config.where("tiledinfer", "images_dir"))
-    tile = config.model.image_width
-    if config.model.image_height != tile:
-        raise ConfigError(f"{config.where('model', 'image_height')}: tiled inference expected a square "
-                          f"model input, got {config.model.image_height}x{tile}")
-    if s.overlapping >= tile:
-        raise ConfigError(f"{config.where('tiledinfer', 'overlapping')}: expected less than the "
-                          f"tile size {tile}, got {s.overlapping}")
-    trained, rule = trained_model(config, trained)
-    out, merged = _outputs(config, "tiledinfer", images_dir)
-    predict = postprocess_predictor(trained.model, config.postprocess)
-    predictions = predict_tiles(files, config.model.image_channels, tile, s.overlapping, predict,
-                                predict_batch_size(config.infer.batch_size, config.model.input_size))
-    write_predictions(predictions, Outputs(out, merged, rule, s.binarize, s.background, config.infer.pixel_size_um,
-                                           config.model.num_classes,
-                                           cell_maker(trained.record, config.model, config.postprocess)),
-                      known_masks(config, images_dir), desc="Tiled inference")
-    print(f"Wrote {len(files)} tiled mask(s) to {out}" + (f" and overlays to {merged}" if merged else ""))
     return [out / mask_name(f.stem) for f in files]

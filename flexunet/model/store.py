@@ -23,6 +23,7 @@ def unet_from_section(m: ModelSection) -> keras.Model:
         num_classes=m.num_classes, base_filters=m.base_filters, num_layers=m.num_layers,
         base_kernel=m.base_kernels[0], base_dilation=m.dilation[0], dropout_rate=m.dropout_rate,
         normalization=m.normalization, mixed_precision=m.mixed_precision, head=m.head,
+        norm_momentum=m.norm_momentum,
     )
     if m.show_summary:
         model.summary()

@@ -16,24 +16,25 @@ def _conv(filters, kernel, dilation, name, dtype):
 
 
 def conv_block(x: keras.KerasTensor, filters: int, kernel: int, dilation: int, dropout: float,
-               normalization: bool, prefix: str, dtype: str) -> keras.KerasTensor:
+               normalization: bool, prefix: str, dtype: str, momentum: float = 0.99) -> keras.KerasTensor:
     """conv-relu [BN] dropout conv-relu [BN], as the seed's encoder and decoder levels."""
     x = _conv(filters, kernel, dilation, f"{prefix}_conv1", dtype)(x)
     if normalization:
-        x = layers.BatchNormalization(name=f"{prefix}_bn1", dtype=dtype)(x)
+        x = layers.BatchNormalization(momentum=momentum, name=f"{prefix}_bn1", dtype=dtype)(x)
     x = layers.Dropout(dropout, name=f"{prefix}_drop", dtype=dtype)(x)
     x = _conv(filters, kernel, dilation, f"{prefix}_conv2", dtype)(x)
     if normalization:
-        x = layers.BatchNormalization(name=f"{prefix}_bn2", dtype=dtype)(x)
+        x = layers.BatchNormalization(momentum=momentum, name=f"{prefix}_bn2", dtype=dtype)(x)
     return x
 
 
 def decoder_block(x: keras.KerasTensor, skip: keras.KerasTensor, filters: int, kernel: int, dilation: int,
-                  dropout: float, normalization: bool, prefix: str, dtype: str) -> keras.KerasTensor:
+                  dropout: float, normalization: bool, prefix: str, dtype: str,
+                  momentum: float = 0.99) -> keras.KerasTensor:
     """2x2 stride-2 transposed conv, concatenation with the skip, then a conv block."""
     x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"{prefix}_up", dtype=dtype)(x)
     x = layers.Concatenate(name=f"{prefix}_concat", dtype=dtype)([x, skip])
-    return conv_block(x, filters, kernel, dilation, dropout, normalization, prefix, dtype)
+    return conv_block(x, filters, kernel, dilation, dropout, normalization, prefix, dtype, momentum)
 
 
 def build_unet(
@@ -48,6 +49,7 @@ def build_unet(
     normalization: bool,
     mixed_precision: bool = False,
     head: str = "classes",
+    norm_momentum: float = 0.99,
 ) -> keras.Model:
     """Wire the UNet; call create_unet for validated arguments."""
     dtype = "mixed_bfloat16" if mixed_precision else "float32"
@@ -58,13 +60,13 @@ def build_unet(
     skips = []
     for i in range(num_layers):
         x = conv_block(x, base_filters * 2**i, kernels[i], dilations[i], dropout_rate * i,
-                       normalization, f"enc{i}", dtype)
+                       normalization, f"enc{i}", dtype, norm_momentum)
         skips.append(x)
         if i < num_layers - 1:
             x = layers.MaxPooling2D(2, name=f"enc{i}_pool", dtype=dtype)(x)
     for f in range(num_layers - 2, -1, -1):
         x = decoder_block(x, skips[f], base_filters * 2**f, kernels[f], dilations[f],
-                          dropout_rate * f, normalization, f"dec{f}", dtype)
+                          dropout_rate * f, normalization, f"dec{f}", dtype, norm_momentum)
     channels = len(CELL_CHANNELS) if head == "cells" else num_classes
     activation = "sigmoid" if num_classes == 1 or head == "cells" else "softmax"
     outputs = layers.Conv2D(channels, 1, activation=activation, name="head", dtype="float32")(x)
@@ -83,6 +85,7 @@ def create_unet(
     normalization: bool = False,
     mixed_precision: bool = False,
     head: str = "classes",
+    norm_momentum: float = 0.99,
 ) -> keras.Model:
     """Validate the arguments, then build the UNet (see build_unet). head "cells": one sigmoid channel per
     CELL_CHANNELS (whole cell, nucleus, outline, overlap) instead of one per class."""
@@ -103,5 +106,7 @@ def create_unet(
         raise ModelError("base_filters, image_channels, num_classes and dilation must be >= 1")
     if head not in HEADS:
         raise ModelError(f"head: expected one of {', '.join(HEADS)}, got {head!r}")
+    if not 0.0 <= norm_momentum < 1.0:
+        raise ModelError(f"norm_momentum: expected 0 <= momentum < 1, got {norm_momentum}")
     return build_unet(image_size, channels, num_classes, base_filters, num_layers, base_kernel,
-                      base_dilation, dropout_rate, normalization, mixed_precision, head)
+                      base_dilation, dropout_rate, normalization, mixed_precision, head, norm_momentum)

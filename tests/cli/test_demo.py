@@ -15,16 +15,19 @@ def test_the_demo_config_is_one_small_unet_of_the_shipped_recipe(tmp_path):
 
 
 def test_every_part_of_the_demo_gets_a_config_that_loads_and_its_data(tmp_path):
-    from flexunet.cli.demo import CLASSES_CONFIG, FIELD_SIZE, FIELDS_CONFIG, prepare
+    from flexunet.cli.demo import CLASSES_CONFIG, FIELD_COUNTS, FIELD_SIZE, FIELDS_CONFIG, prepare
 
     project = prepare(tmp_path / "demo", cells=12, seed=0, epochs=2, parts=["nucleus", "classes", "fields"])
     classes = load_config(project / CLASSES_CONFIG)
-    assert (classes.model.num_classes, classes.model.loss, classes.train.epochs) == (3, "cce_dice_loss", 2)
+    assert (classes.model.num_classes, classes.model.head, classes.model.loss, classes.train.epochs) == (
+        3, "cells", "cells_loss", 2)
     assert not classes.train.epoch_change_infer
     fields = load_config(project / FIELDS_CONFIG)
     assert (fields.model.image_width, fields.model.image_height) == (FIELD_SIZE, FIELD_SIZE)
-    assert fields.postprocess.keep_largest == "auto"
+    assert fields.model.head == "cells" and fields.infer.pixel_size_um == 0.5
     raw = project / "generator" / "All classes"
     assert len([d for d in raw.iterdir() if d.is_dir()]) == 7
-    assert len(list((project / "fields" / "train" / "images").glob("*.png"))) == 30
+    for split, count in FIELD_COUNTS.items():
+        assert len(list((project / "fields" / split / "images").glob("*.png"))) == count
+        assert len(list((project / "fields" / split / "cells").glob("*.geojson"))) == count
     assert len(list((project / "mini_test").glob("*.BMP"))) == 6

@@ -231,6 +231,20 @@ BAD_CONTENT = [
      "[train] ensemble_base_filters in {path}: expected one width per member (ensemble = 3), got 2: [8, 16]", []),
     ("member width not positive", "[train]\nensemble = 2\nensemble_base_filters = [8, 0]\n",
      "[train] ensemble_base_filters in {path}: expected a list of positive ints, got [8, 0]", []),
+    ("cells head on nucleus masks", "[model]\nhead = \"cells\"\n",
+     "[model] num_classes in {path}: head = \"cells\" expected 3 (background, cytoplasm, nucleus), got 1", []),
+    ("cells head with a softmax loss", "[model]\nnum_classes = 3\nhead = \"cells\"\nloss = \"cce_dice_loss\"\n",
+     "[model] loss in {path}: 'cce_dice_loss' is for a classes head; with head = \"cells\" expected one of "
+     "cells_loss, cells_dice_cell", []),
+    ("a cells metric on a classes head", "[model]\nnum_classes = 3\nmetrics = [\"cells_dice_nucleus\"]\n",
+     "[model] metrics in {path}: 'cells_dice_nucleus' needs [model] head = \"cells\", got head = 'classes'", []),
+    ("an unknown head", "[model]\nhead = \"instances\"\n",
+     "[model] head in {path}: expected one of 'classes', 'cells', got 'instances'", []),
+    ("momentum of one", "[model]\nnorm_momentum = 1.0\n",
+     "[model] norm_momentum in {path}: expected a number >= 0 and < 1, got 1.0", []),
+    ("a slide window too small", "[slide]\nwindow_px = 16\n",
+     "[slide] window_px in {path}: expected an int >= 64, got 16", []),
+    ("negative workers", "[cluster]\nworkers = -1\n", "[cluster] workers in {path}: expected an int >= 0, got -1", []),
 ]
 
 
@@ -337,16 +351,32 @@ def test_every_message_names_file_section_and_key(tmp_path):
                         r">= 0 and <= 1, got 2(\.0)?", str(info.value))
 
 
-@pytest.mark.parametrize("num_classes, loss, metrics", [
-    (1, "binary_crossentropy", ("binary_accuracy",)),
-    (2, "cce_dice_loss", ("dice_nucleus",)),
-    (3, "cce_dice_loss", ("dice_nucleus", "dice_cytoplasm")),
+@pytest.mark.parametrize("model, loss, metrics", [
+    ("num_classes = 1", "binary_crossentropy", ("binary_accuracy",)),
+    ("num_classes = 2", "cce_dice_loss", ("dice_nucleus",)),
+    ("num_classes = 3", "cce_dice_loss", ("dice_nucleus", "dice_cytoplasm")),
+    ('num_classes = 3\nhead = "cells"', "cells_loss", ("cells_dice_cell", "cells_dice_nucleus")),
 ])
-def test_the_loss_and_metrics_left_out_follow_the_head(tmp_path, num_classes, loss, metrics):
+def test_the_loss_and_metrics_left_out_follow_the_head(tmp_path, model, loss, metrics):
     path = tmp_path / "c.config"
-    path.write_text(f"[model]\nnum_classes = {num_classes}\n")
+    path.write_text(f"[model]\n{model}\n")
     config = load_config(path)
     assert (config.model.loss, config.model.metrics) == (loss, metrics)
+
+
+def test_the_cells_folder_beside_the_masks_is_found_and_protected(tmp_path):
+    """[train] cells_datapath left out: the `cells` folder beside mask_datapath when there is one; every
+    output must stay out of it."""
+    (tmp_path / "data" / "masks").mkdir(parents=True)
+    path = tmp_path / "c.config"
+    path.write_text('[train]\nimage_datapath = "./data/images"\nmask_datapath = "./data/masks"\n')
+    assert load_config(path).cells_folder("train") is None
+    (tmp_path / "data" / "cells").mkdir()
+    config = load_config(path)
+    assert config.cells_folder("train") == str(tmp_path / "data" / "cells")
+    assert config.protected_folders("infer output_dir")["train cell instances"] == str(tmp_path / "data" / "cells")
+    path.write_text(path.read_text() + 'cells_datapath = "./elsewhere"\n')
+    assert load_config(path).cells_folder("train") == str(tmp_path / "elsewhere")
 
 
 @pytest.mark.parametrize("text, expected", [("auto", "auto"), ('"auto"', "auto"), ("True", True), ("False", False)])

@@ -194,3 +194,16 @@ def test_real_pairs_load_with_seed_mask_options(shared_data):
     assert x.shape == (6, 128, 128, 3) and y.shape == (6, 128, 128, 1)
     assert set(np.unique(y)) <= {0.0, 1.0}
     assert all(0.0 < y[i].mean() < 0.9 for i in range(6))     # every cell has a nucleus
+
+
+def test_a_binary_config_reads_a_label_mask_as_its_nucleus_even_with_soft_targets():
+    """0/128/255 is a 3-class label mask: its 128 is cytoplasm, so soft targets (binarize = False) must not
+    learn 0.5 there; a grey-edged mask (any other values) keeps its grey levels."""
+    from flexunet.data.dataset import MaskOptions, is_label_mask, prepare_mask
+
+    labels = np.array([[0, 128, 255, 128]], np.uint8)
+    soft = MaskOptions(binarize=False)
+    assert is_label_mask(labels) and prepare_mask(labels, (1, 4), soft).tolist() == [[0, 0, 255, 0]]
+    edge = np.array([[0, 127, 255, 200]], np.uint8)
+    assert not is_label_mask(edge) and prepare_mask(edge, (1, 4), soft).tolist() == [[0, 127, 255, 200]]
+    assert not is_label_mask(np.array([[0, 255]], np.uint8))

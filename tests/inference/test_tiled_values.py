@@ -15,7 +15,8 @@ from PIL import Image
 
 from conftest import make_tiny_dataset, tiny_model_section, write_config
 from flexunet.config import load_config
-from flexunet.inference.run import run_inference, run_tiled_inference
+from flexunet.inference.run import run_inference
+from flexunet.inference.tiled import run_tiled_inference
 from flexunet.inference.tiling import predict_tiled, predict_tiled_many
 from flexunet.training.run import run_training
 

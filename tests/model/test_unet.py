@@ -1,5 +1,7 @@
 """The UNet factory: parameter count of the seed model, per-level kernels/dilations, layer names."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -161,3 +163,27 @@ def test_unknown_optimizer_name():
         make_optimizer("adma", 1e-3, None, "[model] optimizer in x.config")
     assert str(info.value).startswith("[model] optimizer in x.config: unknown name 'adma' "
                                       "(did you mean 'adam'?); choices: adam, adamw, rmsprop, sgd")
+
+
+@pytest.mark.parametrize("head, classes, channels, activation", [
+    ("classes", 1, 1, "sigmoid"), ("classes", 3, 3, "softmax"), ("cells", 3, 4, "sigmoid")])
+def test_the_head_decides_the_output_channels_and_activation(head, classes, channels, activation):
+    model = create_unet((32, 32), 3, classes, base_filters=2, num_layers=2, head=head)
+    assert model.output_shape == (None, 32, 32, channels)
+    assert model.get_layer("head").activation.__name__ == activation
+
+
+def test_batch_normalization_momentum_reaches_every_layer():
+    bn = [layer for layer in create_unet((32, 32), base_filters=2, num_layers=2, normalization=True,
+                                         norm_momentum=0.9).layers if "_bn" in layer.name]
+    assert len(bn) == 6 and {layer.momentum for layer in bn} == {0.9}
+    default = create_unet((32, 32), base_filters=2, num_layers=2, normalization=True).get_layer("enc0_bn1")
+    assert default.momentum == 0.99
+
+
+@pytest.mark.parametrize("kwargs, message", [({"head": "instances"}, "head: expected one of classes, cells, got "
+                                                                     "'instances'"),
+                                             ({"norm_momentum": 1.0}, "norm_momentum: expected 0 <= momentum < 1")])
+def test_bad_heads_and_momenta_are_refused(kwargs, message):
+    with pytest.raises(ModelError, match=re.escape(message)):
+        create_unet((32, 32), base_filters=2, num_layers=2, **kwargs)
