@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k:40s} {v:7.2f} ms/img")
     print(f"load_model(): {load_seconds:.2f} s; first infer(): {first['infer()']:.2f} s")
     print(f"over the bare predict (batch {best}): {result['toolkit_over_bare_predict']}")
-    print(f"tiled over bare tiles: {result['tiled_over_bare_tiles']:.3f} ({len(tiles)} tiles of {len(raw_files)} images)")
+    print(f"tiled over bare tiles: {result['tiled_over_bare_tiles']:.3f} "
+          f"({len(tiles)} tiles of {len(raw_files)} images)")
     write_result("infer", args, {"images": count, "tiled_images": len(raw_files), "tiles": len(tiles),
                                  "model": "seed (7 levels, 16 filters)" if not args.quick else "tiny",
                                  "predict_batch": batch, "overlap": overlap}, result)

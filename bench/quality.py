@@ -159,7 +159,8 @@ def rescore(args, command: str | None) -> int:
         print(f"error: --score-only needs an earlier run: {args.name} in {args.out} and {config_path}",
               file=sys.stderr)
         return 1
-    report.update(score_trained(load_config(config_path), workdir, list(ModelRecord.from_dict(report["training"]).members)))
+    members = list(ModelRecord.from_dict(report["training"]).members)
+    report.update(score_trained(load_config(config_path), workdir, members))
     report["rescored"] = "scores recomputed with --score-only; training figures from the original run"
     if KEY in report:
         report.setdefault("training_provenance", report[KEY])

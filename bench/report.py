@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import RESULTS, ROOT
 from bench.cells_report import cells_table, slide_table
+from bench.common import RESULTS, ROOT
 from bench.findings import findings_text, paired
 from flexunet.cli.demo_report import cells_text, images_of_cells
 from flexunet.config import load_config
@@ -55,7 +55,7 @@ INFER_ROWS = {  # infer.json rows: what the seed's API and the writer alone cost
 }
 HEADER = ("| recipe | epochs (best) | training | pixel Dice | IoU | precision | recall | "
           "mean Dice per image | Dice without TTA/post-processing at 0.5 |")
-BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n)(.*?)(<!-- /bench -->)", re.S)
+BLOCK = re.compile(r"(<!-- bench:(\w+) -->\n)(.*?)(<!-- /bench -->)", re.DOTALL)
 RECOVERED = ("† measured before results recorded their provenance: commit, command and time rebuilt from git history "
              "afterwards (`provenance.recovered` in the file says how).")
 

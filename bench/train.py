@@ -115,12 +115,14 @@ def main(argv: list[str] | None = None) -> int:
             folder = project(name.replace(" ", "_").replace("=", "-"), data, epochs, overrides)
             result = epoch_seconds(commands[name], folder)
             measured[name].append(result)
-            print(f"repeat {repeat + 1} {name}: epochs after the first {[round(s, 1) for s in result['epoch_seconds']]} s "
+            epochs_s = [round(s, 1) for s in result['epoch_seconds']]
+            print(f"repeat {repeat + 1} {name}: epochs after the first {epochs_s} s "
                   f"({result['steps']} steps)", flush=True)
     seconds = {name: summary([s for r in results for s in r["epoch_seconds"]]) for name, results in measured.items()}
     speed = {name: seconds["seed"]["median"] / s["median"] for name, s in seconds.items() if "seed" in seconds}
     for name, s in seconds.items():
-        print(f"{name:40s} median epoch {s['median']:6.1f} s" + (f"  speed vs seed {speed[name]:.3f}x" if speed else ""))
+        versus = f"  speed vs seed {speed[name]:.3f}x" if speed else ""
+        print(f"{name:40s} median epoch {s['median']:6.1f} s{versus}")
     write_result("train", args, {"cells": cells, "epochs": epochs, "repeats": args.repeats, "variants": args.variant,
                                  "config": str(SEED_CONFIG), "seed_python": str(SEED_PYTHON), "seed_skipped": skipped},
                  {"epoch_seconds": seconds, "speed_vs_seed": speed, "runs": measured,

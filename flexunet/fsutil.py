@@ -8,8 +8,8 @@ import io
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from flexunet.errors import OutputError
 

@@ -1,7 +1,8 @@
 """Name look-ups with closest-match suggestions: the one home of every "unknown name" message."""
 
 import difflib
-from typing import Collection, Iterable, Mapping, TypeVar
+from collections.abc import Collection, Iterable, Mapping
+from typing import TypeVar
 
 from flexunet.errors import ConfigError
 

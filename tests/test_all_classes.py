@@ -77,7 +77,8 @@ def test_the_three_class_model_learns_nucleus_and_cytoplasm(all_classes):
     for a cytoplasm share f), and cell by cell all 91 nuclei found with none spurious, 76 cells of 91 with
     whole-cell Dice above 0.7 (their mean 0.877), nucleus Dice 0.938 per nucleus."""
     info, result = all_classes["info"], all_classes["evaluation"]
-    masks = np.stack([np.asarray(Image.open(p)) for p in sorted((all_classes["root"] / "split" / "test" / "masks").iterdir())])
+    mask_folder = all_classes["root"] / "split" / "test" / "masks"
+    masks = np.stack([np.asarray(Image.open(p)) for p in sorted(mask_folder.iterdir())])
     f = float(np.mean(masks == 128))
     assert info.validation_dice > 0.9 and info.cells is not None
     assert result["pixel_dice_nucleus"] > 0.94 and result["pixel_dice_cytoplasm"] > max(0.75, 2 * f / (1 + f) + 0.15)

@@ -34,9 +34,11 @@ def fake(name: str, dice: float, overrides=(), limited=False, cells=32, training
 
 @pytest.mark.parametrize("data, expected", [
     (fake("candidate_b", 0.95),
-     "| 16 filters, batch 8 (shipped before the ensemble) | 12 (7) | 30 min | **0.9500** | 0.9048 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
+     "| 16 filters, batch 8 (shipped before the ensemble) | 12 (7) | 30 min | **0.9500** | 0.9048 | 0.9000 | 0.8000 "
+     "| 0.7000 | 0.5000 |"),
     (fake("seed", 0.9, ["train.resume=True"], limited=True),
-     "| seed recipe (7 levels, 31.1 M parameters) | 12 (7) (time limit) | 30 min (resumed; earlier sittings not counted) | **0.9000** "
+     "| seed recipe (7 levels, 31.1 M parameters) | 12 (7) (time limit) "
+     "| 30 min (resumed; earlier sittings not counted) | **0.9000** "
      "| 0.8182 | 0.9000 | 0.8000 | 0.7000 | 0.5000 |"),
     (fake("ens", 0.8, training={"member_runs": [{"epochs_run": 30, "best_epoch": 14},
                                                 {"epochs_run": 25, "best_epoch": 9}]}),
@@ -155,7 +157,8 @@ def speed_results(folder: Path, confirm: bool = True) -> None:
     if confirm:
         write(folder, "train_confirm", {"epoch_seconds": {"seed": {"median": 60.0}, "toolkit": {"median": 48.0}},
                                         "runs": {}}, "python -m bench.train --out c.json", RECORDED)
-    write(folder, "infer", {"ms_per_image": {"bare predict batch 64": 10.0, "seed API: infer() after load_model()": 10.5,
+    write(folder, "infer", {"ms_per_image": {"bare predict batch 64": 10.0,
+                                             "seed API: infer() after load_model()": 10.5,
                                              "toolkit masks only": 10.2}, "best_bare_batch": 64,
                             "settings": {"tiled_images": 15, "overlap": 32, "tiles": 18}, "tiled_over_bare_tiles": 0.9},
           "python -m bench.infer")

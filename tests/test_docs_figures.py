@@ -42,8 +42,8 @@ FIGURE = re.compile("|".join([
     r"\b\d+ of (?:the )?\d+\b",                      # 91 of 91
     r"(?<![\w.\-−])[−-]?\d+\.\d+",                   # 0.954, −0.0051
 ]))
-FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
-INLINE = re.compile(r"(`+).+?\1", re.S)
+FENCE = re.compile(r"^(```|~~~).*?^\1", re.DOTALL | re.MULTILINE)
+INLINE = re.compile(r"(`+).+?\1", re.DOTALL)
 
 
 def prose(markdown: str) -> str:

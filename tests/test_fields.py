@@ -49,7 +49,8 @@ def test_fields_hold_several_small_nuclei(fields):
 def test_each_field_is_its_own_source_cell_so_no_split_shares_one(fields):
     from flexunet.data.pairs import shared_cells
 
-    names = {s: [p.name for p in (fields["root"] / "fields" / s / "images").iterdir()] for s in ("train", "valid", "test")}
+    names = {s: [p.name for p in (fields["root"] / "fields" / s / "images").iterdir()]
+             for s in ("train", "valid", "test")}
     assert len(names["train"]) == 32 and names["train"][0].startswith("train_field_")
     assert not shared_cells(names["train"], names["valid"]) and not shared_cells(names["train"], names["test"])
 

@@ -69,10 +69,9 @@ def test_a_stale_lock_is_reported_and_taken_over(tmp_path, capsys, sleeper, reus
 
 def test_holding_releases_on_exceptions_and_ctrl_c(tmp_path):
     for error in (ValueError, KeyboardInterrupt):
-        with pytest.raises(error):
-            with locks.holding({"a": tmp_path / "models", "b": tmp_path / "eval"}):
-                assert locks.holder_of(tmp_path / "models")["pid"] == os.getpid()
-                raise error()
+        with pytest.raises(error), locks.holding({"a": tmp_path / "models", "b": tmp_path / "eval"}):
+            assert locks.holder_of(tmp_path / "models")["pid"] == os.getpid()
+            raise error()
         assert not locks.lock_path(tmp_path / "models").exists()
         assert not locks.lock_path(tmp_path / "eval").exists()
 

@@ -1,4 +1,4 @@
-"""Every config shipped under projects/ loads; the seed recipe builds the seed's UNet; the measured recipes are shipped."""
+"""Every config shipped under projects/ loads, the seed recipe builds the seed's UNet, the measured recipes ship."""
 
 import json
 import math

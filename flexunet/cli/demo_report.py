@@ -30,7 +30,8 @@ def images_of_cells(scores: dict) -> str:
 
 
 def _interval(scores: dict, key: str = "pixel_dice") -> str:
-    return f"{scores[key]:.4f} (95 % interval over cells {scores[key + '_ci95_low']:.3f} to {scores[key + '_ci95_high']:.3f})"
+    low, high = scores[key + "_ci95_low"], scores[key + "_ci95_high"]
+    return f"{scores[key]:.4f} (95 % interval over cells {low:.3f} to {high:.3f})"
 
 
 def cells_text(c: dict) -> str:
@@ -43,7 +44,7 @@ def cells_text(c: dict) -> str:
 
 def report(project: Path, seconds: dict[str, float], parts: list[str]) -> dict:
     """Print the timings, the held-out scores and where the outputs are; return them."""
-    print("\n=== demo finished in {:.0f} s".format(sum(seconds.values())))
+    print(f"\n=== demo finished in {sum(seconds.values()):.0f} s")
     for title, s in seconds.items():
         print(f"  {title:40s} {s:6.1f} s")
     scores = held_out(project)

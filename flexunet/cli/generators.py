@@ -1,7 +1,7 @@
 """The generator commands: the dataset generator, split_master and the synthetic raw cells (no Keras import)."""
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 from flexunet.cli.guard import guarded
 from flexunet.cli.guard import parser as command_parser

@@ -4,7 +4,7 @@ import argparse
 import os
 import sys
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from flexunet.cli.quiet import native_log_filter
 from flexunet.errors import FlexUNetError

@@ -4,8 +4,8 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)"

@@ -3,4 +3,4 @@
 from flexunet.config.loader import Config, load_config
 from flexunet.config.sections import SECTIONS
 
-__all__ = ["Config", "load_config", "SECTIONS"]
+__all__ = ["SECTIONS", "Config", "load_config"]

@@ -1,8 +1,8 @@
 """Write a copy of a config with some keys set (demo and benchmark variants of a shipped config)."""
 
 import configparser
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 
 def read_ini(path: str | Path) -> configparser.ConfigParser:

@@ -3,7 +3,8 @@
 The toolkit writes one zlib-compressed TIFF of 2 planes, axes "CYX": plane 0 holds each pixel's cell id,
 plane 1 the same id on the cell's nucleus pixels (0 elsewhere); uint16, or uint32 when an id exceeds 65535.
 napari opens it as a (2, H, W) stack (its "Convert to Labels" makes it a labels layer); the JSON
-ImageDescription tifffile writes carries {"flexunet": "cell-labels"}, by which read_cell_labels knows it. A label image shows one cell per pixel:
+ImageDescription tifffile writes carries {"flexunet": "cell-labels"}, by which read_cell_labels knows it.
+A label image shows one cell per pixel:
 where cells overlap, the pixel goes to the cell whose nucleus is nearest (the earlier cell on a tie), so
 a cell's nucleus pixels stay its own unless another nucleus covers them too, and a cell wholly beneath
 others vanishes; overlaps are only complete in the GeoJSON (flexunet.data.geojson).

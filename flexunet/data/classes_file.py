@@ -2,9 +2,9 @@
 
 import csv
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from flexunet.fsutil import atomic_write_text, csv_text
 

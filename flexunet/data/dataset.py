@@ -1,9 +1,9 @@
 """Turn image-mask pairs into model-sized arrays and shuffled batches, in memory or streamed."""
 
 import math
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import keras

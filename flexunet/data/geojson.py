@@ -341,8 +341,8 @@ def _cell(cell_id: int, geometry: shapely.Geometry, nuclei: list[shapely.Geometr
         raise DataError(f"{context}: " + ("has no nucleus (expected a nucleusGeometry, or a Nucleus feature whose "
                                           "centroid lies in the cell)" if nucleus is None
                                           else "the nucleus covers no pixel centre"))
-    t, l, b, r = tight
-    return Cell(cell_id, (top + t, left + l, top + b, left + r), whole[t:b, l:r].copy(), inner[t:b, l:r].copy())
+    t, lft, b, r = tight
+    return Cell(cell_id, (top + t, left + lft, top + b, left + r), whole[t:b, lft:r].copy(), inner[t:b, lft:r].copy())
 
 
 def read_cells_geojson(path: str | os.PathLike, shape: tuple[int, int], *, require_nucleus: bool = True) -> list[Cell]:

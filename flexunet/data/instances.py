@@ -5,8 +5,8 @@ cells costs memory in proportion to the cells, not to the image; cells may overl
 own pixels), which a label image cannot say and these records can.
 """
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 from scipy.ndimage import find_objects

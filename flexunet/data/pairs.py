@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from flexunet.data.io import GEOJSON_SUFFIXES, list_images
+from flexunet.errors import DataError
 
 MASK_EXTENSIONS = GEOJSON_SUFFIXES  # besides image files: a GeoJSON of cells is a mask too
 CELLS_EXTENSIONS = (*GEOJSON_SUFFIXES, ".tif", ".tiff", ".png")
-from flexunet.errors import DataError
 
 COPY_PREFIX = re.compile(r"^(?:rotated_\d+_|mirrored_|flipped_)+")
 SHOWN = 5

@@ -2,8 +2,8 @@
 cross-validation folds for ensembles."""
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from flexunet.config.sections import TrainSection
 from flexunet.data.checks import describe_split

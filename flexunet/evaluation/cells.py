@@ -1,7 +1,7 @@
 """The per-cell measurements on the truth and on the prediction, cell by cell: the errors users meet."""
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

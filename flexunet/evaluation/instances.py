@@ -42,8 +42,8 @@ nucleus_area_cells); NaN when there are none.
 """
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 

@@ -73,7 +73,7 @@ def run_evaluation(config: Config, section: str = "eval", trained: TrainedModel 
     names = class_names(classes) if classes > 1 else ()
     maker = cell_maker(trained.record, config.model, config.postprocess)
     truths = packed_labels(source.masks) if config.model.head == "cells" else source.masks
-    rows, probs, predictions, pred_cells = score_predictions(
+    rows, _, predictions, pred_cells = score_predictions(
         postprocess_predictor(model, config.postprocess), source.images, truths, [p.image.name for p in source.pairs],
         maker or rule, predict_batch_size(config.eval.batch_size, config.model.input_size))
     herlev = herlev_classes(s.image_datapath)
@@ -83,8 +83,8 @@ def run_evaluation(config: Config, section: str = "eval", trained: TrainedModel 
     groups = {c: summarize([r for r in rows if r["herlev_class"] == c], names) for c in sorted(set(herlev.values()))
               if any(r["herlev_class"] == c for r in rows)}
     if maker is not None:
-        evaluation = evaluate_cells([p.image.name for p in source.pairs], truth_cells(source.pairs, config.model.input_size),
-                                    pred_cells, config.model.input_size)
+        truths = truth_cells(source.pairs, config.model.input_size)
+        evaluation = evaluate_cells([p.image.name for p in source.pairs], truths, pred_cells, config.model.input_size)
         cells, cell_rows = evaluation.summary, []
     else:
         cell_rows, counts = [], []
@@ -96,7 +96,8 @@ def run_evaluation(config: Config, section: str = "eval", trained: TrainedModel 
     metric_rows = [{"metric": n, "value": v} for n, v in keras_scores.items()]
     metric_rows += [{"metric": k, "value": v} for k, v in summary.items()]
     metric_rows += [{"metric": k, "value": v} for k, v in cells.items()]
-    metric_rows += [{"metric": f"{group}/{k}", "value": v} for group, scores in groups.items() for k, v in scores.items()]
+    metric_rows += [{"metric": f"{group}/{k}", "value": v}
+                    for group, scores in groups.items() for k, v in scores.items()]
     metric_rows += [{"metric": "threshold", "value": rule.threshold},
                     {"metric": "keep_largest", "value": int(rule.keep_largest)},
                     {"metric": "fill_holes", "value": int(rule.fill_holes)}]

@@ -1,6 +1,6 @@
 """Scores of predicted masks against the truth: pixel counts, Dice, IoU, per-image rows, threshold search."""
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -86,7 +86,8 @@ def summarize(rows: list[dict], names: Sequence[str] = ()) -> dict:
     for suffix in ["", *(f"_{c}" for c in names[1:])]:
         tp, fp, fn = (sum(r[f"{k}{suffix}"] for r in rows) for k in ("tp", "fp", "fn"))
         low, high = cell_bootstrap_ci(rows, suffix=suffix)
-        out.update({f"pixel_dice{suffix}": dice_from_counts(tp, fp, fn), f"pixel_iou{suffix}": iou_from_counts(tp, fp, fn),
+        out.update({f"pixel_dice{suffix}": dice_from_counts(tp, fp, fn),
+                    f"pixel_iou{suffix}": iou_from_counts(tp, fp, fn),
                     f"pixel_precision{suffix}": ratio(tp, tp + fp), f"pixel_recall{suffix}": ratio(tp, tp + fn)})
         if not suffix:
             out["mean_dice"] = float(np.mean([r["dice"] for r in rows])) if rows else float("nan")

@@ -1,8 +1,9 @@
 """Read image_mask_generator.config ([generator] and [maskcolor]) into a typed, frozen config."""
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
 from flexunet.config.loader import literal, parse_ini, read_config_text
 from flexunet.config.sections import key

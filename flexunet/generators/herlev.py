@@ -1,9 +1,9 @@
 """Read the raw Herlev "smear2005" folders: pair NAME.BMP with NAME-d.bmp and extract the nucleus."""
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -20,9 +20,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar, Iterable, Iterator, Protocol
+from typing import ClassVar, Protocol
 
 from tqdm import tqdm
 

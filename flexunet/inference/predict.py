@@ -1,6 +1,6 @@
 """Predict callables shared by training, evaluation and inference: batching, flip TTA, the batch size."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np

@@ -2,9 +2,9 @@
 streamed window by window; the per-process set-up is shared with runs over many slides."""
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from skimage.measure import label

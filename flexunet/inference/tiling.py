@@ -1,6 +1,6 @@
 """Tiled prediction for images larger than the model: tile steps, blend weights, stitching."""
 
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np

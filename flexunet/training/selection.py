@@ -1,7 +1,7 @@
 """Model selection after training: the threshold and the clean-up whose masks score best on validation."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

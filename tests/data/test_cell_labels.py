@@ -161,7 +161,8 @@ ERRORS = {
                         r"a label image of one id per cell needs the nucleus mask"),
     "nucleus mask size": ("l.tif", lambda p: tifffile.imwrite(p, USER_LABELS), {"nucleus": np.ones((3, 3), bool)},
                           r"the nucleus mask is \(3, 3\), expected \(3, 4\) like the label image"),
-    "four dimensions": ("4d.tif", lambda p: tifffile.imwrite(p, np.ones((2, 2, 3, 4), np.uint16), photometric="minisblack"), {},
+    "four dimensions": ("4d.tif",
+                        lambda p: tifffile.imwrite(p, np.ones((2, 2, 3, 4), np.uint16), photometric="minisblack"), {},
                         r"expected shape \(H, W\) or \(L, H, W\), found \(2, 2, 3, 4\)"),
 }
 

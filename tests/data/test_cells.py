@@ -157,7 +157,8 @@ def test_a_cells_model_trains_on_qupath_annotations(tmp_path, write_config, tiny
             image[top:top + 24, left:left + 24] = 160
             image[top + 8:top + 14, left + 8:left + 14] = 80
             Image.fromarray(image).save(tmp_path / split / "images" / f"{split}{k}.png")
-            annotation = qupath_annotations([((top, left, top + 24, left + 24), (top + 8, left + 8, top + 14, left + 14))])
+            boxes = ((top, left, top + 24, left + 24), (top + 8, left + 8, top + 14, left + 14))
+            annotation = qupath_annotations([boxes])
             (tmp_path / split / "masks" / f"{split}{k}.geojson").write_text(json.dumps(annotation))
     config = load_config(write_config(
         tmp_path, model=tiny_model_section(num_classes=3, head='"cells"', loss='"cells_loss"',

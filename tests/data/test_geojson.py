@@ -264,8 +264,9 @@ def test_streaming_writer_leaves_nothing_when_it_fails(tmp_path):
 
 def test_streaming_writer_names_a_path_it_cannot_write(tmp_path):
     (tmp_path / "taken").write_text("a file, not a folder")
-    with pytest.raises(OutputError, match="writing .*taken/s.geojson"), CellsGeoJSONWriter(tmp_path / "taken" / "s.geojson"):
-        pass
+    with pytest.raises(OutputError, match="writing .*taken/s.geojson"):
+        with CellsGeoJSONWriter(tmp_path / "taken" / "s.geojson"):
+            pass
 
 
 def test_empty_collection_is_valid_json(tmp_path):
@@ -303,7 +304,8 @@ ERRORS = {
                            r"feature 3 \(nucleus\): its centroid \(8\.5, 8\.5\) lies in no cell"),
     "point": ([{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 1]}, "properties": {}}],
               r"feature 1 \(cell 1\): geometry type Point is not supported \(expected Polygon or MultiPolygon\)"),
-    "broken JSON": ('{"type": "FeatureCollection", "features": [', r"not JSON \(Expecting value at line 1, column \d+\)"),
+    "broken JSON": ('{"type": "FeatureCollection", "features": [',
+                    r"not JSON \(Expecting value at line 1, column \d+\)"),
     "not GeoJSON": ({"type": "Topology"}, r"not GeoJSON \(expected a FeatureCollection, .*found type 'Topology'\)"),
     "not a feature": ([{"type": "Polygon"}], r'feature 1: not a GeoJSON Feature \(expected "type": "Feature"\)'),
     "duplicate ids": ([cell_object(rect(0, 0, 4, 4), rect(1, 1, 2, 2), cell_id=3),

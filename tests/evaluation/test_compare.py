@@ -67,7 +67,8 @@ def test_file_errors_name_the_file_and_the_columns(tmp_path):
         read_per_image(tmp_path / "missing.csv")
     (tmp_path / "other.csv").write_text("file,dice\nx.bmp,0.5\n")
     with pytest.raises(DataError, match=r"other.csv: expected the columns source_cell, dice, true_pixels, "
-                                        r"pred_pixels of a per_image.csv, missing source_cell, true_pixels, pred_pixels"):
+                                        r"pred_pixels of a per_image.csv, "
+                                        r"missing source_cell, true_pixels, pred_pixels"):
         read_per_image(tmp_path / "other.csv")
     (tmp_path / "bad.csv").write_text("source_cell,dice,true_pixels,pred_pixels\na,0.5,4,x\n")
     with pytest.raises(DataError, match=r"bad.csv line 2: expected numbers in dice, true_pixels and pred_pixels, "

@@ -65,8 +65,9 @@ def test_bad_slides_give_one_line_each_and_the_others_are_done(trained, tmp_path
     slide = np.tile(field, (4, 4, 1))                                # 256 x 256 of fields
     write_pyramid(inputs / "slide.ome.tif", slide.shape[:2], np.uint8, array_tiles(slide, 64), tile=64,
                   kind="image", channels=3)
-    write_pyramid(inputs / "blank.ome.tif", (256, 256), np.uint8, array_tiles(np.full((256, 256, 3), 235, np.uint8), 64),
-                  tile=64, kind="image", channels=3)
+    blank = np.full((256, 256, 3), 235, np.uint8)
+    write_pyramid(inputs / "blank.ome.tif", (256, 256), np.uint8, array_tiles(blank, 64), tile=64,
+                  kind="image", channels=3)
     shutil.copy(inputs / "slide.ome.tif", inputs / "damaged.ome.tif")
     with tifffile.TiffFile(inputs / "damaged.ome.tif") as tif:
         page = tif.pages[0]
