@@ -90,10 +90,20 @@ def slide_table(results: Path) -> str:
                      f"{c['seam_more_than_once'] + c['away_more_than_once']} | "
                      f"{c['seam_missed'] + c['away_missed']} |")
     sizes = sorted(data["runs"], key=int)
+    largest = data["runs"][sizes[-1]]
+    whole, stage = data["time_per_tile_over_bare"], data.get("prediction_per_tile_over_bare")
+    met = {"peak memory ≤ 2.5 GB": largest["peak_rss_gb"] <= 2.5,
+           "peak within 1.2× of the smallest slide's": data["peak_largest_over_smallest"] <= 1.2,
+           "time per tile ≤ 1.15× the bare predict": whole <= 1.15}
+    verdict = (f"Targets met: {', '.join(k for k, v in met.items() if v) or 'none'}."
+               + (f" **Not met: {', '.join(k for k, v in met.items() if not v)}.**" if not all(met.values()) else ""))
+    part = ("" if stage is None else f" Reading, predicting and blending the tiles alone take {stage:.2f}× the bare "
+            "predict; the rest is building, measuring and writing the cells.")
     return ("\n".join(lines) + f"\n\nMeasured by `{data['provenance']['command']}` (bench/results/slide.json) with "
             f"`4.tiled_infer` in a process of its own (peak resident memory from `/usr/bin/time -v`): the largest "
             f"slide's peak is {data['peak_largest_over_smallest']:.2f}× the smallest's; its time per tile, reading, "
             f"predicting, building and measuring cells and writing every output included, is "
-            f"{data['time_per_tile_over_bare']:.2f}× a bare `model.predict` of its tiles "
-            f"({data['bare_predict_seconds_per_tile']:.3f} s). Slides of {', '.join(f'{int(s):,}' for s in sizes)} px "
-            "drawn from 512-px fields of view, 20 % of them blank.")
+            f"{whole:.2f}× a bare `model.predict` of its tiles "
+            f"({data['bare_predict_seconds_per_tile']:.3f} s).{part} Slides of "
+            f"{', '.join(f'{int(s):,}' for s in sizes)} px drawn from 512-px fields of view, 20 % of them blank. "
+            + verdict)

@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = match_cells(read_truth(truth_path(path)), folder / "out" / f"slide_{size}_cells.csv", window)
         runs[str(size)] = {"peak_rss_gb": peak_gb, "wall_seconds": wall, "summary": summary, "cells": cells,
                            "seconds_per_tile": summary["seconds"] / max(summary["tiles"], 1),
+                           "predict_seconds_per_tile": summary["predict_seconds"] / max(summary["tiles"], 1),
                            "file_gb": path.stat().st_size / 1024 ** 3}
         print(f"{size}: peak RSS {peak_gb:.2f} GB, {summary['tiles']} tiles in {summary['seconds']:.0f} s, {cells}",
               flush=True)
@@ -139,9 +140,13 @@ def main(argv: list[str] | None = None) -> int:
                                  32 if args.quick else 256)
     result = {"runs": runs, "bare_predict_seconds_per_tile": bare,
               "time_per_tile_over_bare": runs[largest]["seconds_per_tile"] / bare,
+              "prediction_per_tile_over_bare": runs[largest]["predict_seconds_per_tile"] / bare,
               "peak_largest_over_smallest": runs[largest]["peak_rss_gb"] / runs[str(min(sizes))]["peak_rss_gb"],
               "targets": {"peak_rss_gb": "<= 2.5 at 30,000 and within 1.2x of 10,000",
-                          "time_per_tile_over_bare": "<= 1.15", "cells": "found equally on seams and away, "
+                          "time_per_tile_over_bare": "<= 1.15 (the whole 4.tiled_infer job, cells and outputs "
+                                                     "included)",
+                          "prediction_per_tile_over_bare": "reading, predicting and blending the tiles only",
+                          "cells": "found equally on seams and away, "
                                                                          "none more than once"}}
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
     write_result("slide", args, {"sizes": sizes, "field": FIELD, "seed": args.seed, "model": str(args.model)}, result)

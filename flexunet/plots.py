@@ -1,6 +1,7 @@
 """PNG pictures with matplotlib's Figure API (no pyplot, no global backend): curves, grids, histograms."""
 
 import io
+import math
 import os
 
 import numpy as np
@@ -59,6 +60,7 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int] = 
     return out
 
 
+OVERLAY_MIN_SIDE = 512
 LABEL_COLOURS = ((0, 190, 255), (255, 40, 40), (255, 200, 0), (180, 0, 255))  # cytoplasm, nucleus, ...
 
 
@@ -89,23 +91,29 @@ def cell_colour(cell_id: int) -> tuple[int, int, int]:
 
 def cell_overlay(image: np.ndarray, cells, labels: dict[int, str] | None = None) -> np.ndarray:
     """The image with each cell (flexunet.data.instances.Cell) outlined in its own colour, its nucleus
-    outlined thinly in the same colour, and `labels[cell id]` (e.g. its N/C ratio) written at its nucleus."""
+    outlined thinly in the same colour, and `labels[cell id]` (e.g. its N/C ratio) written at its nucleus.
+    An image under OVERLAY_MIN_SIDE pixels a side is enlarged (nearest neighbour, by a whole factor, at most
+    4) so that the labels can be read."""
     import cv2
 
-    out = np.ascontiguousarray(_as_rgb(image)).copy()
-    scale = max(0.3, min(out.shape[:2]) / 700)
+    rgb = _as_rgb(image)
+    factor = int(min(4, max(1, math.ceil(OVERLAY_MIN_SIDE / max(1, min(rgb.shape[:2]))))))
+    out = np.ascontiguousarray(cv2.resize(rgb, (rgb.shape[1] * factor, rgb.shape[0] * factor),
+                                          interpolation=cv2.INTER_NEAREST) if factor > 1 else rgb).copy()
+    scale = max(0.6, min(out.shape[:2]) / 700)
     for c in cells:
-        top, left = c.box[0], c.box[1]
+        top, left = c.box[0] * factor, c.box[1] * factor
         colour = cell_colour(c.id)
         for mask, width in ((c.cell, max(1, round(2 * scale))), (c.nucleus, 1)):
             contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            contours = [k * factor + factor // 2 for k in contours]
             cv2.drawContours(out, contours, -1, colour, width, offset=(left, top))
         text = (labels or {}).get(c.id)
         if text and c.nucleus.any():
             ys, xs = np.nonzero(c.nucleus)
-            at = (int(left + xs.mean() + 4 * scale), int(top + ys.mean() - 4 * scale))
-            cv2.putText(out, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(out, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * scale, colour, 1, cv2.LINE_AA)
+            at = (int(left + xs.mean() * factor + 6 * scale), int(top + ys.mean() * factor - 6 * scale))
+            cv2.putText(out, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(out, text, at, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, colour, 1, cv2.LINE_AA)
     return out
 
 

@@ -182,7 +182,7 @@ def test_the_demo_record_carries_the_provenance_of_its_command(tmp_path, monkeyp
     assert demo.main(argv) == 0
     data = json.loads(out.read_text())
     assert data["provenance"]["command"] == f"bash demo.sh {' '.join(argv)}"
-    assert {k: data[k] for k in ("parts", "cells", "total_seconds")} == {"parts": ["nucleus"], "cells": 80,
+    assert {k: data[k] for k in ("parts", "cells", "total_seconds")} == {"parts": ["nucleus"], "cells": 56,
                                                                          "total_seconds": 1.0}
     assert result_problems(data) == []
 

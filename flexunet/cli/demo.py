@@ -51,7 +51,7 @@ PARTS = {  # part: (config, [(title, script, *args)])
 }
 CPU_SIZED = {
     "model": {"base_filters": "8", "num_layers": "4", "learning_rate": "0.002"},
-    "train": {"epochs": "14", "batch_size": "8", "patience": "5", "reducer_patience": "3", "ensemble": "1",
+    "train": {"epochs": "8", "batch_size": "8", "patience": "5", "reducer_patience": "3", "ensemble": "1",
               "ensemble_base_filters": "[]", "epoch_change_infer": "True", "num_infer_images": "4"},
     "generator": {"augmentation": "False"},
     "infer": {"images_dir": '"./Pap-Smear/severe_dysplastic/test/images"', "pixel_size_um": "0.25"},
@@ -60,8 +60,8 @@ CPU_SIZED = {
 FIELD_SIZE = 256
 FIELD_COUNTS = {"train": 16, "valid": 4, "test": 6}
 FIELDS_DATA = {"train": {"image_datapath": '"./fields/train/images"', "mask_datapath": '"./fields/train/masks"',
-                         "model_dir": '"./models_fields"', "eval_dir": '"./eval_fields"', "epochs": "30",
-                         "epoch_change_infer": "False"},
+                         "model_dir": '"./models_fields"', "eval_dir": '"./eval_fields"', "epochs": "40",
+                         "min_steps_per_epoch": "8", "patience": "40", "epoch_change_infer": "False"},
                "eval": {"image_datapath": '"./fields/valid/images"', "mask_datapath": '"./fields/valid/masks"',
                         "output_dir": '"./fields_eval_output"'},
                "test": {"image_datapath": '"./fields/test/images"', "mask_datapath": '"./fields/test/masks"',
@@ -172,7 +172,7 @@ def copy_assets(project: Path, assets: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = command_parser(__doc__.splitlines()[0], None)
     parser.add_argument("--workdir", type=Path, default=REPO / "demo_run")
-    parser.add_argument("--cells", type=int, default=80, help="synthetic raw cells to draw")
+    parser.add_argument("--cells", type=int, default=56, help="synthetic raw cells to draw")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--nucleus-only", action="store_true", help="only the nucleus part")

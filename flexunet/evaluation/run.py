@@ -83,8 +83,9 @@ def run_evaluation(config: Config, section: str = "eval", trained: TrainedModel 
     groups = {c: summarize([r for r in rows if r["herlev_class"] == c], names) for c in sorted(set(herlev.values()))
               if any(r["herlev_class"] == c for r in rows)}
     if maker is not None:
-        truths = truth_cells(source.pairs, config.model.input_size)
-        evaluation = evaluate_cells([p.image.name for p in source.pairs], truths, pred_cells, config.model.input_size)
+        annotated = truth_cells(source.pairs, config.model.input_size)
+        evaluation = evaluate_cells([p.image.name for p in source.pairs], annotated, pred_cells,
+                                    config.model.input_size)
         cells, cell_rows = evaluation.summary, []
     else:
         cell_rows, counts = [], []

@@ -54,7 +54,8 @@ class SlideSettings:
 class SlideSummary:
     """What streaming one slide did (<stem>_slide.json): the level read, its size and pixel size, windows in
     all and skipped as background, cells kept (and how many of them touch their window's edge: cut), tiles
-    predicted, seconds."""
+    predicted, seconds in all and of them in reading, predicting and blending the tiles (the rest builds,
+    measures and writes the cells)."""
 
     slide: str
     level: int
@@ -67,6 +68,7 @@ class SlideSummary:
     cut_cells: int
     tiles: int
     seconds: float
+    predict_seconds: float
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1) + "\n"
@@ -174,7 +176,7 @@ def infer_slide(path: str | os.PathLike, out: Path, predict: PredictFn, tile: in
             thumb = thumbnail(slide)
             mask, downsample = tissue_mask(thumb), shape[0] / thumb.shape[0]
         grid = window_grid(shape, settings.window_px)
-        counts = {"windows": 0, "skipped": 0, "cells": 0, "cut": 0, "tiles": 0}
+        counts = {"windows": 0, "skipped": 0, "cells": 0, "cut": 0, "tiles": 0, "predict_seconds": 0.0}
         rows_csv = _CsvStream(out / f"{stem}_cells.csv", columns)
         ok = False
         try:
@@ -188,7 +190,8 @@ def infer_slide(path: str | os.PathLike, out: Path, predict: PredictFn, tile: in
         finally:
             rows_csv.close(ok)
     summary = SlideSummary(str(path), level, shape[0], shape[1], pixel_size, counts["windows"], counts["skipped"],
-                           counts["cells"], counts["cut"], counts["tiles"], time.perf_counter() - started)
+                           counts["cells"], counts["cut"], counts["tiles"], time.perf_counter() - started,
+                           counts["predict_seconds"])
     atomic_write_text(out / slide_summary_name(stem), summary.to_json())
     return summary
 
@@ -218,7 +221,9 @@ def _label_tiles(slide: Slide, level: int, grid: list[list[Box]], settings: Slid
     name = Path(slide.path).name
     for index, (core, window, tissue) in enumerate(plan):
         if tissue:
+            before = time.perf_counter()
             probs, image = next(probabilities), read.popleft()
+            counts["predict_seconds"] += time.perf_counter() - before
             counts["tiles"] += len(tile_boxes(probs.shape[:2], tile, overlap))
             pending += _keep(cells_of(probs), image, core, window, shape, counts, measure, name, rows_csv, geojson)
         if (index + 1) % columns == 0:  # a row of windows is done: rows above its core's end minus the halo are final

@@ -72,14 +72,19 @@ class _Blend:
             self.total = np.zeros(self.padded.shape[:2] + probs.shape[2:], np.float32)
         y, x = box
         th, tw = window.shape
-        self.total[y:y + th, x:x + tw] += probs * (window if probs.ndim == 2 else window[:, :, None])
+        weighted = np.multiply(probs, window if probs.ndim == 2 else window[:, :, None], dtype=np.float32)
+        self.total[y:y + th, x:x + tw] += weighted
         self.weight[y:y + th, x:x + tw] += window
         self.left -= 1
 
     def result(self) -> np.ndarray:
+        """The weighted mean of the tiles' predictions, cropped to the image (computed in place)."""
         h, w = self.size
-        weight = np.maximum(self.weight, 1e-8)
-        return (self.total / (weight if self.total.ndim == 2 else weight[:, :, None]))[:h, :w]
+        total, weight = self.total[:h, :w], self.weight[:h, :w]
+        np.maximum(weight, 1e-8, out=weight)
+        np.reciprocal(weight, out=weight)
+        total *= weight if total.ndim == 2 else weight[:, :, None]
+        return total
 
 
 def predict_tiled_many(images: Iterable[np.ndarray], predict: Callable[[np.ndarray], np.ndarray], tile: int,
