@@ -105,5 +105,7 @@ def slide_table(results: Path) -> str:
             f"predicting, building and measuring cells and writing every output included, is "
             f"{whole:.2f}× a bare `model.predict` of its tiles "
             f"({data['bare_predict_seconds_per_tile']:.3f} s).{part} Slides of "
-            f"{', '.join(f'{int(s):,}' for s in sizes)} px drawn from 512-px fields of view, 20 % of them blank. "
+            f"{', '.join(f'{int(s):,}' for s in sizes)} px drawn from 512-px fields of view, 20 % of them blank, "
+            "read in "
+            f"windows of {data['settings'].get('window_px', 2048):,} px (so that seams cut through cells). "
             + verdict)

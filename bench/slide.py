@@ -7,7 +7,9 @@ python -m bench.slide [--quick] [--sizes 10000 30000] [--model CONFIG]
 --model names a config whose model_dir holds a trained cells-head model at the fields' scale (default: the one
 bench.cells trains on the seed-2027 fields). Each slide (RGB, tiled pyramidal OME-TIFF, 20 % of its 512-px fields
 left blank) is segmented by `TensorflowUNetTiledInferencer.py` in a process of its own (peak RSS from
-`/usr/bin/time -v`), with TTA off ([postprocess] tta = False: four times the predict time otherwise). The bare
+`/usr/bin/time -v`), with window cores of 2,000 px ([slide] window_px; the default, 2,048, is a multiple of the
+fields, so no drawn cell would lie on a seam) and TTA off ([postprocess] tta = False: four times the predict time
+otherwise). The bare
 predict is the same model's `model.predict` of a sample of the slide's tiles at the same batch size, in this
 process, after the slide runs.
 """
@@ -31,14 +33,14 @@ from flexunet.generators.slides import read_truth, truth_path, write_synthetic_s
 DEFAULT_MODEL = SCRATCH / "cells_512_seed2027" / "run" / "cells" / "train_eval_infer.config"
 FIELD = 512
 MATCH_PX = 6  # a drawn nucleus is found when a kept cell's nucleus centroid lies this close
+WINDOW = 2000  # window cores not a multiple of the 512-px fields, so that seams cut through cells
 
 
 def slide_config(model_config: Path, folder: Path, slides: Path, quick: bool) -> Path:
     """The trained model's config reading `slides` with 4.tiled_infer, TTA off, outputs in `folder`."""
     keys = {"tiledinfer": {"images_dir": f'"{slides}"', "output_dir": f'"{folder / "out"}"', "overlapping": "32"},
             "postprocess": {"tta": "False"}, "infer": {"pixel_size_um": "None"}}
-    if quick:
-        keys["slide"] = {"window_px": "256", "halo_px": "64"}
+    keys["slide"] = {"window_px": "200", "halo_px": "64"} if quick else {"window_px": str(WINDOW)}
     return write_variant(model_config, folder / "train_eval_infer.config", keys)
 
 
@@ -149,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                           "cells": "found equally on seams and away, "
                                                                          "none more than once"}}
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
-    write_result("slide", args, {"sizes": sizes, "field": FIELD, "seed": args.seed, "model": str(args.model)}, result)
+    settings = {"sizes": sizes, "field": FIELD, "window_px": WINDOW, "seed": args.seed, "model": str(args.model)}
+    write_result("slide", args, settings, result)
     return 0
 
 
