@@ -17,6 +17,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,12 +30,14 @@ from flexunet.data.slides import Slide, open_slide, thumbnail, tile_has_tissue, 
 from flexunet.fsutil import atomic_write_text
 from flexunet.inference.outputs import geojson_name, slide_labels_name, slide_summary_name
 from flexunet.inference.predict import PredictFn
+from flexunet.inference.prefetch import prefetched
 from flexunet.inference.tiling import predict_tiled_many, tile_boxes
 
 CellsOf = Callable[[np.ndarray], list[Cell]]
 Box = tuple[int, int, int, int]
 LABEL_TILE = 512
 PLANES = ("cells", "nuclei")
+PREFETCH_WINDOWS = 1  # windows predicted ahead while the cells of one are built
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ class SlideSettings:
 class SlideSummary:
     """What streaming one slide did (<stem>_slide.json): the level read, its size and pixel size, windows in
     all and skipped as background, cells kept (and how many of them touch their window's edge: cut), tiles
-    predicted, seconds in all and of them in reading, predicting and blending the tiles (the rest builds,
-    measures and writes the cells)."""
+    predicted, seconds in all, and the seconds the thread that reads, predicts and blends the tiles worked
+    (while the main thread builds, measures and writes the cells)."""
 
     slide: str
     level: int
@@ -216,25 +219,35 @@ def _label_tiles(slide: Slide, level: int, grid: list[list[Box]], settings: Slid
                 read.append(slide.read(level, window[0], window[1], window[2] - window[0], window[3] - window[1]))
                 yield read[-1]
 
-    probabilities = predict_tiled_many(images(), predict, tile, overlap, batch_size)
-    columns = len(grid[0]) if grid else 1
-    name = Path(slide.path).name
-    for index, (core, window, tissue) in enumerate(plan):
-        if tissue:
+    def predicted(windows: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        while True:
             before = time.perf_counter()
-            probs, image = next(probabilities), read.popleft()
+            probs = next(windows, None)
             counts["predict_seconds"] += time.perf_counter() - before
-            counts["tiles"] += len(tile_boxes(probs.shape[:2], tile, overlap))
-            pending += _keep(cells_of(probs), image, core, window, shape, counts, measure, name, rows_csv, geojson)
-        if (index + 1) % columns == 0:  # a row of windows is done: rows above its core's end minus the halo are final
-            final = shape[0] if index + 1 == len(plan) else core[2] - settings.halo_px
-            while emitted < tile_rows and min((emitted + 1) * LABEL_TILE, shape[0]) <= final:
-                yield from _emit(pending, emitted, shape)
-                emitted += 1
-                pending = [c for c in pending if c.box[2] > emitted * LABEL_TILE]
-    while emitted < tile_rows:
-        yield from _emit(pending, emitted, shape)
-        emitted += 1
+            if probs is None:
+                return
+            yield probs
+
+    # windows are read and predicted in a thread of their own while this one builds and writes the cells
+    windows = predicted(predict_tiled_many(images(), predict, tile, overlap, batch_size))
+    with closing(prefetched(windows, PREFETCH_WINDOWS)) as probabilities:
+        columns = len(grid[0]) if grid else 1
+        name = Path(slide.path).name
+        for index, (core, window, tissue) in enumerate(plan):
+            if tissue:
+                probs, image = next(probabilities), read.popleft()
+                counts["tiles"] += len(tile_boxes(probs.shape[:2], tile, overlap))
+                pending += _keep(cells_of(probs), image, core, window, shape, counts, measure, name, rows_csv,
+                                 geojson)
+            if (index + 1) % columns == 0:  # a row of windows done: rows above its core end less the halo are final
+                final = shape[0] if index + 1 == len(plan) else core[2] - settings.halo_px
+                while emitted < tile_rows and min((emitted + 1) * LABEL_TILE, shape[0]) <= final:
+                    yield from _emit(pending, emitted, shape)
+                    emitted += 1
+                    pending = [c for c in pending if c.box[2] > emitted * LABEL_TILE]
+        while emitted < tile_rows:
+            yield from _emit(pending, emitted, shape)
+            emitted += 1
 
 
 def _keep(cells: list[Cell], image: np.ndarray, core: Box, window: Box, shape: tuple[int, int], counts: dict,
