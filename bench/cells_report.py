@@ -97,14 +97,15 @@ def slide_table(results: Path) -> str:
            "time per tile ≤ 1.15× the bare predict": whole <= 1.15}
     verdict = (f"Targets met: {', '.join(k for k, v in met.items() if v) or 'none'}."
                + (f" **Not met: {', '.join(k for k, v in met.items() if not v)}.**" if not all(met.values()) else ""))
-    part = ("" if stage is None else f" Reading, predicting and blending the tiles alone take {stage:.2f}× the bare "
-            "predict; the rest is building, measuring and writing the cells.")
+    part = ("" if stage is None else f" The thread that reads, predicts and blends the tiles worked {stage:.2f}× the "
+            "bare predict's time per tile, while the main thread built, measured and wrote the cells.")
     return ("\n".join(lines) + f"\n\nMeasured by `{data['provenance']['command']}` (bench/results/slide.json) with "
             f"`4.tiled_infer` in a process of its own (peak resident memory from `/usr/bin/time -v`): the largest "
             f"slide's peak is {data['peak_largest_over_smallest']:.2f}× the smallest's; its time per tile, reading, "
             f"predicting, building and measuring cells and writing every output included, is "
             f"{whole:.2f}× a bare `model.predict` of its tiles "
-            f"({data['bare_predict_seconds_per_tile']:.3f} s).{part} Slides of "
+            f"({data['bare_predict_seconds_per_tile']:.3f} s, the faster of `model.predict` and a `predict_on_batch` "
+            f"loop).{part} Slides of "
             f"{', '.join(f'{int(s):,}' for s in sizes)} px drawn from 512-px fields of view, 20 % of them blank, "
             "read in "
             f"windows of {data['settings'].get('window_px', 2048):,} px (so that seams cut through cells). "

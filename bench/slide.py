@@ -10,8 +10,8 @@ left blank) is segmented by `TensorflowUNetTiledInferencer.py` in a process of i
 `/usr/bin/time -v`), with window cores of 2,000 px ([slide] window_px; the default, 2,048, is a multiple of the
 fields, so no drawn cell would lie on a seam) and TTA off ([postprocess] tta = False: four times the predict time
 otherwise). The bare
-predict is the same model's `model.predict` of a sample of the slide's tiles at the same batch size, in this
-process, after the slide runs.
+predict is the same model's predict of 256 of the slide's tiles at the same batch size, in this process, after the
+slide runs: the faster of `model.predict` and a loop of `model.predict_on_batch` (best of two rounds each).
 """
 
 import csv
@@ -56,9 +56,9 @@ def run_tiled_infer(config: Path) -> tuple[float, float]:
     return peak_kb / 1024 ** 2, seconds
 
 
-def bare_seconds_per_tile(config: Path, slide: Path, count: int) -> float:
-    """Seconds per tile of model.predict on `count` tiles read from the slide (centre rows), at the batch size
-    tiled inference predicts with."""
+def bare_seconds_per_tile(config: Path, slide: Path, count: int) -> dict[str, float]:
+    """Seconds per tile of `model.predict` and of a `model.predict_on_batch` loop on `count` tiles read from the
+    slide (centre rows), at the batch size tiled inference predicts with; the best of two rounds each."""
     from flexunet.data.slides import open_slide
     from flexunet.inference.predict import predict_batch_size
     from flexunet.model.store import load_trained
@@ -72,10 +72,18 @@ def bare_seconds_per_tile(config: Path, slide: Path, count: int) -> float:
         tiles = np.stack([s.read(0, top + (k // 32) * tile % (height - tile), (k % 32) * tile % (width - tile),
                                  tile, tile) for k in range(count)]).astype(np.float32)
     batch = predict_batch_size(c.infer.batch_size, c.model.input_size)
+    ways = {"model.predict": lambda: model.predict(tiles, batch_size=batch, verbose=0),
+            "model.predict_on_batch": lambda: [model.predict_on_batch(tiles[i:i + batch])
+                                               for i in range(0, count, batch)]}
     model.predict(tiles[:batch], batch_size=batch, verbose=0)
-    started = time.perf_counter()
-    model.predict(tiles, batch_size=batch, verbose=0)
-    return (time.perf_counter() - started) / count
+    model.predict_on_batch(tiles[:batch])
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(2):
+        for name, way in ways.items():
+            started = time.perf_counter()
+            way()
+            seconds[name].append((time.perf_counter() - started) / count)
+    return {name: min(values) for name, values in seconds.items()}
 
 
 def seams(box, window: int) -> bool:
@@ -140,14 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                                               "slides", args.quick),
                                  SCRATCH / f"slide_{largest}" / "slides" / f"slide_{largest}.ome.tif",
                                  32 if args.quick else 256)
-    result = {"runs": runs, "bare_predict_seconds_per_tile": bare,
+    bare_ways, bare = bare, min(bare.values())
+    result = {"runs": runs, "bare_predict_seconds_per_tile": bare, "bare_predict_ways_seconds_per_tile": bare_ways,
               "time_per_tile_over_bare": runs[largest]["seconds_per_tile"] / bare,
               "prediction_per_tile_over_bare": runs[largest]["predict_seconds_per_tile"] / bare,
               "peak_largest_over_smallest": runs[largest]["peak_rss_gb"] / runs[str(min(sizes))]["peak_rss_gb"],
               "targets": {"peak_rss_gb": "<= 2.5 at 30,000 and within 1.2x of 10,000",
                           "time_per_tile_over_bare": "<= 1.15 (the whole 4.tiled_infer job, cells and outputs "
                                                      "included)",
-                          "prediction_per_tile_over_bare": "reading, predicting and blending the tiles only",
+                          "prediction_per_tile_over_bare": "the thread reading, predicting and blending the tiles",
                           "cells": "found equally on seams and away, "
                                                                          "none more than once"}}
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
