@@ -24,6 +24,11 @@ def _f(value, digits: int = 3) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def _percent(value) -> str:
+    text = _f(None if value is None else 100 * value, 1)
+    return text if text == "–" else f"{text} %"
+
+
 def _met(value: float, sign: str, bound: float) -> bool:
     return value is not None and not math.isnan(value) and (value >= bound if sign == "≥" else value <= bound)
 
@@ -44,7 +49,7 @@ def cells_table(results: Path) -> str:
         lines.append(f"| {label} | {_f(s['cell_dice'])} ({_f(s['cell_fno'])}) | {_f(s['aji_cell'])} | "
                      f"{_f(s['nucleus_dice'])} | {s['pred_nuclei']} / {s['truth_nuclei']} | "
                      f"{_f(s['nucleus_precision'])}, {_f(s['nucleus_recall'])} | "
-                     f"{_f(100 * s['nc_ratio_median_relative_error'], 1)} % | "
+                     f"{_percent(s['nc_ratio_median_relative_error'])} | "
                      f"{_f(pixel.get('pixel_dice_nucleus')) if scores == 'cells' else '(same)'} |")
     if "binary" in models:
         lines.append(f"| shipped `cpu_train_eval_infer.config` (nucleus only) | | | | | | | "
