@@ -9,9 +9,9 @@ bench.cells trains on the seed-2027 fields). Each slide (RGB, tiled pyramidal OM
 left blank) is segmented by `TensorflowUNetTiledInferencer.py` in a process of its own (peak RSS from
 `/usr/bin/time -v`), with window cores of 2,000 px ([slide] window_px; the default, 2,048, is a multiple of the
 fields, so no drawn cell would lie on a seam) and TTA off ([postprocess] tta = False: four times the predict time
-otherwise). The bare
-predict is the same model's predict of 256 of the slide's tiles at the same batch size, in this process, after the
-slide runs: the faster of `model.predict` and a loop of `model.predict_on_batch` (best of two rounds each).
+otherwise). The bare predict is the same model's predict of 256 of the slide's tiles at the same batch size, in
+this process, after the slide runs: the faster of `model.predict` and a loop of `model.predict_on_batch` (best of
+two interleaved rounds each).
 """
 
 import csv
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROOT, SCRATCH, parser, write_result
+from bench.common import ROOT, SCRATCH, interleaved, parser, timed, write_result
 from flexunet.config import load_config
 from flexunet.config.edit import write_variant
 from flexunet.generators.fields import rgb_field
@@ -77,13 +77,8 @@ def bare_seconds_per_tile(config: Path, slide: Path, count: int) -> dict[str, fl
                                                for i in range(0, count, batch)]}
     model.predict(tiles[:batch], batch_size=batch, verbose=0)
     model.predict_on_batch(tiles[:batch])
-    seconds: dict[str, list[float]] = {name: [] for name in ways}
-    for _ in range(2):
-        for name, way in ways.items():
-            started = time.perf_counter()
-            way()
-            seconds[name].append((time.perf_counter() - started) / count)
-    return {name: min(values) for name, values in seconds.items()}
+    stats = interleaved({name: (lambda way=way: timed(way)) for name, way in ways.items()}, repeats=2)
+    return {name: s["min"] / count for name, s in stats.items()}
 
 
 def seams(box, window: int) -> bool:
