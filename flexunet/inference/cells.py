@@ -17,13 +17,13 @@ watershed on a flat image, i.e. each pixel to the nearest nucleus through the ce
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.ndimage import binary_dilation, binary_fill_holes, find_objects
-from skimage.measure import label
+from scipy.ndimage import binary_dilation, find_objects
 from skimage.segmentation import watershed
 
 from flexunet.config.sections import ModelSection, PostprocessSection
 from flexunet.data.instances import Cell, cells_from_regions, coverage
 from flexunet.inference.measures import CELL_COLUMNS, MIN_NUCLEUS, nucleus_measures, with_areas
+from flexunet.inference.morphology import dilate_cross, fill_holes, label4, label8
 from flexunet.inference.postprocess import MaskRule, configured_rule
 from flexunet.model.record import CellRule, ModelRecord
 
@@ -37,12 +37,11 @@ INSTANCE_COLUMNS = [*CELL_COLUMNS, "cell_area_px", "cell_area_um2", "overlap_are
 def nucleus_markers(nucleus: np.ndarray, min_px: int) -> np.ndarray:
     """Labels (H, W) int32 of the nuclei: 8-connected components of at least max(min_px, MIN_NUCLEUS) pixels,
     numbered top to bottom, left to right."""
-    markers = label(nucleus, connectivity=2)
-    sizes = np.bincount(markers.ravel())
-    small = sizes < max(min_px, MIN_NUCLEUS)
-    small[0] = False
-    markers[small[markers]] = 0
-    return label(markers > 0, connectivity=2).astype(np.int32)
+    markers = label8(nucleus)
+    keep = np.bincount(markers.ravel()) >= max(min_px, MIN_NUCLEUS)
+    keep[0] = False
+    renumber = np.cumsum(keep, dtype=np.int32) * keep
+    return renumber[markers]
 
 
 def distance_split(nucleus: np.ndarray, cell: np.ndarray, min_nucleus_px: int = 0) -> list[Cell]:
@@ -55,10 +54,10 @@ def distance_split(nucleus: np.ndarray, cell: np.ndarray, min_nucleus_px: int = 
 
 def _orphans(foreground: np.ndarray, outline: np.ndarray, near_nucleus: np.ndarray, min_px: float) -> np.ndarray:
     """The cell bodies (foreground between outlines) of at least min_px pixels that reach no nucleus."""
-    bodies = label(foreground & ~outline, connectivity=1)
+    bodies = label4(foreground & ~outline)
     sizes = np.bincount(bodies.ravel())
     nucleated = np.zeros(len(sizes), bool)
-    nucleated[np.unique(bodies[near_nucleus])] = True
+    nucleated[bodies[near_nucleus]] = True
     orphan = (sizes >= min_px) & ~nucleated
     orphan[0] = False
     return orphan[bodies]
@@ -67,12 +66,15 @@ def _orphans(foreground: np.ndarray, outline: np.ndarray, near_nucleus: np.ndarr
 def _share_overlaps(cells: list[Cell], regions: np.ndarray, overlap: np.ndarray) -> list[Cell]:
     """The cells with each overlap region added to every cell holding at least OVERLAP_SHARE of the region
     and its 2-pixel ring (when two or more do)."""
-    parts = label(overlap, connectivity=2)
+    parts = label8(overlap)
     extra: dict[int, list[tuple[tuple[slice, slice], np.ndarray]]] = {}
     for k, box in enumerate(find_objects(parts), 1):
         if box is None:
             continue
         grown = tuple(slice(max(s.start - 2, 0), min(s.stop + 2, n)) for s, n in zip(box, parts.shape))
+        around = regions[grown]
+        if around.max() == around.min(where=around > 0, initial=around.max()):  # one owner or none: no share
+            continue
         region = parts[grown] == k
         near = binary_dilation(region, iterations=2)
         owners, counts = np.unique(regions[grown][near], return_counts=True)
@@ -110,13 +112,13 @@ def build_cells(probs: np.ndarray, rule: CellRule, split: str = "outline", area_
     nucleus = probs[..., 1] > rule.nucleus_threshold
     foreground = probs[..., 0] > rule.cell_threshold
     if rule.fill_holes:
-        nucleus, foreground = binary_fill_holes(nucleus), binary_fill_holes(foreground)
+        nucleus, foreground = fill_holes(nucleus), fill_holes(foreground)
     if split == "distance":
         return distance_split(nucleus, foreground, rule.min_nucleus_px)
     markers = nucleus_markers(nucleus, rule.min_nucleus_px)
     foreground |= markers > 0
     ring = max(1, round(NUCLEUS_RING_PX * area_scale ** 0.5))
-    near_nucleus = binary_dilation(markers > 0, iterations=ring) & foreground
+    near_nucleus = dilate_cross(markers > 0, ring) & foreground
     elevation = np.where(near_nucleus, 0.0, probs[..., 2]).astype(np.float32)
     mask = foreground & ~_orphans(foreground, elevation > OUTLINE, near_nucleus, ORPHAN_MIN_PX * area_scale)
     regions = watershed(elevation, markers=markers, mask=mask)
