@@ -116,12 +116,14 @@ def cells_from_labels(cell_labels: np.ndarray, nucleus: np.ndarray | None = None
 
 
 def paint(cells: Iterable[Cell], shape: tuple[int, int], which: str = "cell",
-          dtype: type = np.uint32) -> np.ndarray:
-    """A label image (H, W) of the cells' ids (`which`: "cell" or "nucleus"); where cells overlap, the one
-    painted last (the later in `cells`) shows."""
+          dtype: type = np.uint32, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """A label image (H, W) of the cells' ids (`which`: "cell" or "nucleus") over the region of `shape` whose
+    top-left corner is `origin` (y, x); where cells overlap, the one painted last (the later in `cells`)
+    shows."""
     out = np.zeros(shape, dtype)
     for c in cells:
         top, left, bottom, right = c.box
+        top, left, bottom, right = top - origin[0], left - origin[1], bottom - origin[0], right - origin[1]
         region = out[max(top, 0):min(bottom, shape[0]), max(left, 0):min(right, shape[1])]
         mask = getattr(c, which)[max(0, -top):max(0, -top) + region.shape[0],
                                  max(0, -left):max(0, -left) + region.shape[1]]

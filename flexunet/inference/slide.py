@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from flexunet.data.geojson import CellsGeoJSONWriter
-from flexunet.data.instances import Cell
+from flexunet.data.instances import Cell, paint
 from flexunet.data.pyramid import write_pyramid
 from flexunet.data.slides import Slide, open_slide, thumbnail, tile_has_tissue, tissue_mask
 from flexunet.fsutil import atomic_write_text
@@ -37,6 +37,7 @@ CellsOf = Callable[[np.ndarray], list[Cell]]
 Box = tuple[int, int, int, int]
 LABEL_TILE = 512
 PLANES = ("cells", "nuclei")
+PLANES_OF = ("cell", "nucleus")  # the Cell mask each plane paints
 PREFETCH_WINDOWS = 1  # windows predicted ahead while the cells of one are built
 
 
@@ -112,18 +113,11 @@ def touches_edge(cell: Cell, window: Box, shape: tuple[int, int]) -> bool:
             or (bottom == height and window[2] < shape[0]) or (right == width and window[3] < shape[1]))
 
 
-def paint_band(cells: list[Cell], top: int, bottom: int, width: int) -> np.ndarray:
-    """(2, bottom - top, width) uint32 planes of cell and nucleus ids of slide rows top..bottom."""
-    out = np.zeros((2, bottom - top, width), np.uint32)
-    for c in cells:
-        ctop, cleft, cbottom, cright = c.box
-        y0, y1 = max(ctop, top), min(cbottom, bottom)
-        if y0 >= y1:
-            continue
-        rows = slice(y0 - ctop, y1 - ctop)
-        for plane, mask in enumerate((c.cell[rows], c.nucleus[rows])):
-            out[plane, y0 - top:y1 - top, cleft:cright][mask] = c.id
-    return out
+def label_tile(cells: list[Cell], box: Box) -> np.ndarray:
+    """(2, bottom - top, right - left) uint32 planes of cell and nucleus ids of the slide's `box` (top, left,
+    bottom, right); where cells overlap, the later in `cells` shows."""
+    shape, origin = (box[2] - box[0], box[3] - box[1]), (box[0], box[1])
+    return np.stack([paint(cells, shape, which, np.uint32, origin) for which in PLANES_OF])
 
 
 class _CsvStream:
@@ -268,10 +262,17 @@ def _keep(cells: list[Cell], image: np.ndarray, core: Box, window: Box, shape: t
 
 
 def _emit(cells: list[Cell], row: int, shape: tuple[int, int]) -> Iterator[np.ndarray]:
+    """The label tiles of one row of them, each painted alone (memory holds one tile, not the row)."""
     top, bottom = row * LABEL_TILE, min((row + 1) * LABEL_TILE, shape[0])
-    band = paint_band(cells, top, bottom, shape[1])
+    inside = [c for c in cells if c.box[0] < bottom and c.box[2] > top]
+    order = sorted(range(len(inside)), key=lambda k: inside[k].box[1])  # by left edge
+    starts = np.array([inside[k].box[1] for k in order], int)
+    reach = np.maximum.accumulate(np.array([inside[k].box[3] for k in order], int)) if order else starts
     for left in range(0, shape[1], LABEL_TILE):
-        yield band[:, :, left:left + LABEL_TILE]
+        right = min(left + LABEL_TILE, shape[1])
+        first, stop = int(np.searchsorted(reach, left, side="right")), int(np.searchsorted(starts, right))
+        near = sorted(k for k in order[first:stop] if inside[k].box[3] > left)  # painted in the cells' order
+        yield label_tile([inside[k] for k in near], (top, left, bottom, right))
 
 
 def is_slide(path: str | os.PathLike, min_pixels: int) -> bool:

@@ -133,3 +133,24 @@ def test_a_pyramidal_tiff_is_a_slide(slide, min_pixels, expected):
 def test_a_small_plain_image_is_not_a_slide(tmp_path):
     tifffile.imwrite(tmp_path / "small.tif", np.zeros((64, 64, 3), np.uint8))
     assert not is_slide(tmp_path / "small.tif", 10_000) and is_slide(tmp_path / "small.tif", 4096)
+
+
+def test_label_tiles_are_the_whole_slides_labels_cut_into_tiles():
+    from flexunet.data.instances import Cell
+    from flexunet.inference.slide import LABEL_TILE, _emit
+
+    rng = np.random.default_rng(3)
+    shape = (LABEL_TILE * 2 + 100, LABEL_TILE * 2 + 37)
+    cells = []
+    for k in range(1, 120):  # boxes across tile edges and overlapping each other
+        top, left = int(rng.integers(0, shape[0] - 60)), int(rng.integers(0, shape[1] - 60))
+        height, width = (int(v) for v in rng.integers(5, 60, 2))
+        body = rng.random((height, width)) < 0.8
+        cells.append(Cell(k, (top, left, top + height, left + width), body, body & (rng.random(body.shape) < 0.3)))
+    expected = np.stack([paint(cells, shape, which) for which in ("cell", "nucleus")])
+    rows = []
+    for row in range(3):
+        tiles = list(_emit(cells, row, shape))
+        assert len(tiles) == 3 and all(t.dtype == np.uint32 for t in tiles)
+        rows.append(np.concatenate(tiles, axis=2))
+    np.testing.assert_array_equal(np.concatenate(rows, axis=1), expected)
