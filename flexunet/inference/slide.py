@@ -5,9 +5,9 @@ A window is a core (window_px a side) with halo_px of context around it. The sli
 (never whole), each window predicted tile by tile as tiled inference does, and its cells built; a cell
 belongs to the window whose core holds its nucleus's centroid, so a cell on a seam between windows is
 measured once, from the window that sees all of it (cells wider than the halo can be cut: they are counted
-as cut). Label tiles are painted from the kept cells as soon as no later window can add to them, so memory
-holds one band of the slide's labels and the cells near it. Background windows (no tissue on a thumbnail)
-are skipped and counted.
+as cut). Label tiles are painted one by one from the kept cells as soon as no later window can add to them,
+so memory holds one label tile and the cells of one row of windows. Background windows (no tissue on a
+thumbnail) are skipped and counted.
 """
 
 import csv
