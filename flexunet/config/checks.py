@@ -34,6 +34,9 @@ def _check_head(config: Config) -> None:
     if m.head == "cells":
         _check_cells_head(config)
         return
+    if m.nucleus_decoder:
+        raise ConfigError(f"{config.where('model', 'nucleus_decoder')}: expected False with head = {m.head!r} "
+                          "(a nucleus decoder of its own needs head = \"cells\"), got True")
     for key_name, names in (("loss", [m.loss]), ("metrics", m.metrics)):
         for name in names:
             if name in CELLS_NAMES:

@@ -23,7 +23,7 @@ def unet_from_section(m: ModelSection) -> keras.Model:
         num_classes=m.num_classes, base_filters=m.base_filters, num_layers=m.num_layers,
         base_kernel=m.base_kernels[0], base_dilation=m.dilation[0], dropout_rate=m.dropout_rate,
         normalization=m.normalization, mixed_precision=m.mixed_precision, head=m.head,
-        norm_momentum=m.norm_momentum,
+        norm_momentum=m.norm_momentum, nucleus_decoder=m.nucleus_decoder,
     )
     if m.show_summary:
         model.summary()
@@ -42,9 +42,11 @@ def compiled_unet(config: Config) -> keras.Model:
 
 def model_signature(m: ModelSection) -> dict:
     """The [model] keys that decide the architecture, for comparing a config with saved weights (head only
-    when it is not the classes head, so the records of earlier models still compare equal)."""
+    when it is not the classes head, nucleus_decoder only when on, so the records of earlier models still
+    compare equal)."""
     keys = ("image_width", "image_height", "image_channels", "num_classes", "base_filters",
-            "base_kernels", "num_layers", "dilation", "normalization") + (("head",) if m.head != "classes" else ())
+            "base_kernels", "num_layers", "dilation", "normalization") + (("head",) if m.head != "classes" else ()) \
+        + (("nucleus_decoder",) if m.nucleus_decoder else ())
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(m).items() if k in keys}
 
 

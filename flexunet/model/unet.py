@@ -50,6 +50,7 @@ def build_unet(
     mixed_precision: bool = False,
     head: str = "classes",
     norm_momentum: float = 0.99,
+    nucleus_decoder: bool = False,
 ) -> keras.Model:
     """Wire the UNet; call create_unet for validated arguments."""
     dtype = "mixed_bfloat16" if mixed_precision else "float32"
@@ -64,9 +65,20 @@ def build_unet(
         skips.append(x)
         if i < num_layers - 1:
             x = layers.MaxPooling2D(2, name=f"enc{i}_pool", dtype=dtype)(x)
+    bridge = x
     for f in range(num_layers - 2, -1, -1):
         x = decoder_block(x, skips[f], base_filters * 2**f, kernels[f], dilations[f],
                           dropout_rate * f, normalization, f"dec{f}", dtype, norm_momentum)
+    if head == "cells" and nucleus_decoder:
+        nucleus = bridge
+        for f in range(num_layers - 2, -1, -1):
+            nucleus = decoder_block(nucleus, skips[f], base_filters * 2**f, kernels[f], dilations[f],
+                                    dropout_rate * f, normalization, f"nuc{f}", dtype, norm_momentum)
+        parts = [layers.Conv2D(1, 1, activation="sigmoid", name="head_cell", dtype="float32")(x),
+                 layers.Conv2D(1, 1, activation="sigmoid", name="head_nucleus", dtype="float32")(nucleus),
+                 layers.Conv2D(len(CELL_CHANNELS) - 2, 1, activation="sigmoid", name="head_border_overlap",
+                               dtype="float32")(x)]
+        return keras.Model(inputs, layers.Concatenate(name="head", dtype="float32")(parts), name="flexunet")
     channels = len(CELL_CHANNELS) if head == "cells" else num_classes
     activation = "sigmoid" if num_classes == 1 or head == "cells" else "softmax"
     outputs = layers.Conv2D(channels, 1, activation=activation, name="head", dtype="float32")(x)
@@ -86,9 +98,11 @@ def create_unet(
     mixed_precision: bool = False,
     head: str = "classes",
     norm_momentum: float = 0.99,
+    nucleus_decoder: bool = False,
 ) -> keras.Model:
     """Validate the arguments, then build the UNet (see build_unet). head "cells": one sigmoid channel per
-    CELL_CHANNELS (whole cell, nucleus, outline, overlap) instead of one per class."""
+    CELL_CHANNELS (whole cell, nucleus, outline, overlap) instead of one per class; with nucleus_decoder the
+    nucleus channel comes from a second decoder (layers nuc*) on the same encoder."""
     if num_layers < 2:
         raise ModelError(f"num_layers: expected an int >= 2, got {num_layers}")
     for label, size in zip(("height", "width"), image_size):
@@ -106,7 +120,10 @@ def create_unet(
         raise ModelError("base_filters, image_channels, num_classes and dilation must be >= 1")
     if head not in HEADS:
         raise ModelError(f"head: expected one of {', '.join(HEADS)}, got {head!r}")
+    if nucleus_decoder and head != "cells":
+        raise ModelError(f"nucleus_decoder: expected False with head {head!r} (it needs head \"cells\"), got True")
     if not 0.0 <= norm_momentum < 1.0:
         raise ModelError(f"norm_momentum: expected 0 <= momentum < 1, got {norm_momentum}")
     return build_unet(image_size, channels, num_classes, base_filters, num_layers, base_kernel,
-                      base_dilation, dropout_rate, normalization, mixed_precision, head, norm_momentum)
+                      base_dilation, dropout_rate, normalization, mixed_precision, head, norm_momentum,
+                      nucleus_decoder)

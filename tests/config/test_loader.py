@@ -238,6 +238,9 @@ BAD_CONTENT = [
      "cells_loss, cells_dice_cell", []),
     ("a cells metric on a classes head", "[model]\nnum_classes = 3\nmetrics = [\"cells_dice_nucleus\"]\n",
      "[model] metrics in {path}: 'cells_dice_nucleus' needs [model] head = \"cells\", got head = 'classes'", []),
+    ("a nucleus decoder without the cells head", "[model]\nnucleus_decoder = True\n",
+     "[model] nucleus_decoder in {path}: expected False with head = 'classes' (a nucleus decoder of its own needs "
+     "head = \"cells\"), got True", []),
     ("an unknown head", "[model]\nhead = \"instances\"\n",
      "[model] head in {path}: expected one of 'classes', 'cells', got 'instances'", []),
     ("momentum of one", "[model]\nnorm_momentum = 1.0\n",

@@ -183,7 +183,40 @@ def test_batch_normalization_momentum_reaches_every_layer():
 
 @pytest.mark.parametrize("kwargs, message", [({"head": "instances"}, "head: expected one of classes, cells, got "
                                                                      "'instances'"),
-                                             ({"norm_momentum": 1.0}, "norm_momentum: expected 0 <= momentum < 1")])
+                                             ({"norm_momentum": 1.0}, "norm_momentum: expected 0 <= momentum < 1"),
+                                             ({"nucleus_decoder": True},
+                                              "nucleus_decoder: expected False with head 'classes' (it needs head "
+                                              "\"cells\"), got True")])
 def test_bad_heads_and_momenta_are_refused(kwargs, message):
     with pytest.raises(ModelError, match=re.escape(message)):
         create_unet((32, 32), base_filters=2, num_layers=2, **kwargs)
+
+
+def test_a_nucleus_decoder_of_its_own_feeds_only_the_nucleus_channel(tmp_path):
+    model = create_unet((32, 32), 3, 3, base_filters=2, num_layers=3, head="cells", nucleus_decoder=True)
+    plain = create_unet((32, 32), 3, 3, base_filters=2, num_layers=3, head="cells")
+    assert model.output_shape == (None, 32, 32, 4)
+    names = {layer.name for layer in model.layers}
+    assert {"nuc1_up", "nuc0_conv2", "head_cell", "head_nucleus", "head_border_overlap", "head"} <= names
+    # one decoder more: the two decoder levels' weights again, and a 1x1 head per output instead of one of four
+    decoder = sum(layer.count_params() for layer in plain.layers if layer.name.startswith("dec"))
+    assert model.count_params() == plain.count_params() + decoder
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    probs = model.predict_on_batch(x)
+    assert probs.shape == (2, 32, 32, 4) and 0.0 <= probs.min() and probs.max() <= 1.0
+    nucleus_only = keras.Model(model.input, model.get_layer("head_nucleus").output)
+    np.testing.assert_allclose(probs[..., 1:2], nucleus_only.predict_on_batch(x), rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras").predict_on_batch(x), probs, rtol=1e-5,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("decoder, recorded", [(False, False), (True, True)])
+def test_the_signature_names_the_nucleus_decoder_only_when_on(decoder, recorded):
+    from dataclasses import replace
+
+    from flexunet.config.sections import ModelSection
+    from flexunet.model.store import model_signature
+
+    signature = model_signature(replace(ModelSection(), head="cells", num_classes=3, nucleus_decoder=decoder))
+    assert ("nucleus_decoder" in signature) is recorded and signature["head"] == "cells"
