@@ -4,11 +4,11 @@ Outline split (the cells head): the nuclei are the nucleus channel above its thr
 rule's min_nucleus_px dropped, so they never take cytoplasm); the cells are the whole-cell channel above its
 threshold. Each nucleus floods its cell by a watershed on the outline channel, so two touching cells part
 where the model sees their outlines, not halfway between their nuclei (the outline channel is ignored
-within NUCLEUS_RING_PX of a nucleus, where the nucleus's own edge can look like one). A cell body between outlines that
-holds no nucleus (a cell whose nucleus was missed) is kept out of the flood: its cytoplasm goes to nobody
-rather than to its neighbour. Where the overlap channel marks pixels that two or more cells cover, each
-overlap region goes to every cell it borders (each holding at least OVERLAP_SHARE of the region and its
-ring), so overlapping cells both keep their shared part, as annotations count it.
+within the rule's nucleus_ring_px of a nucleus, where the nucleus's own edge can look like one). A cell
+body between outlines that holds no nucleus (a cell whose nucleus was missed) is kept out of the flood: its
+cytoplasm goes to nobody rather than to its neighbour. Where the overlap channel marks pixels that two or
+more cells cover, each overlap region goes to every cell it borders (each holding at least OVERLAP_SHARE of
+the region and its ring), so overlapping cells both keep their shared part, as annotations count it.
 
 Distance split (a classes head, and the comparison): the cytoplasm is split between the nuclei by a
 watershed on a flat image, i.e. each pixel to the nearest nucleus through the cell region.
@@ -30,7 +30,6 @@ from flexunet.model.record import CellRule, ModelRecord
 ORPHAN_MIN_PX = 64  # a nucleus-less cell body at least this large is a cell whose nucleus was missed
 OVERLAP_SHARE = 0.2
 OUTLINE = 0.5  # outline probability above which a pixel parts cells
-NUCLEUS_RING_PX = 4  # within this many pixels (model scale) of a nucleus, its own edge is what the outline channel sees
 INSTANCE_COLUMNS = [*CELL_COLUMNS, "cell_area_px", "cell_area_um2", "overlap_area_px"]
 
 
@@ -117,7 +116,7 @@ def build_cells(probs: np.ndarray, rule: CellRule, split: str = "outline", area_
         return distance_split(nucleus, foreground, rule.min_nucleus_px)
     markers = nucleus_markers(nucleus, rule.min_nucleus_px)
     foreground |= markers > 0
-    ring = max(1, round(NUCLEUS_RING_PX * area_scale ** 0.5))
+    ring = max(1, round(rule.nucleus_ring_px * area_scale ** 0.5))
     near_nucleus = dilate_cross(markers > 0, ring) & foreground
     elevation = np.where(near_nucleus, 0.0, probs[..., 2]).astype(np.float32)
     mask = foreground & ~_orphans(foreground, elevation > OUTLINE, near_nucleus, ORPHAN_MIN_PX * area_scale)
@@ -152,7 +151,8 @@ class CellMaker:
             return f"{self.labels.describe()}, cells split by distance from their nuclei"
         r = self.rule
         return (f"whole cell > {r.cell_threshold:.2f}, nucleus > {r.nucleus_threshold:.2f} (at least "
-                f"{r.min_nucleus_px} px), overlap > {r.overlap_threshold:.2f}, cells split "
+                f"{r.min_nucleus_px} px, outlines read from {r.nucleus_ring_px} px out), overlap > "
+                f"{r.overlap_threshold:.2f}, cells split "
                 f"{'at their outlines' if self.split == 'outline' else 'by distance'}")
 
 

@@ -39,14 +39,17 @@ class RuleOption:
 @dataclass(frozen=True)
 class CellRule:
     """How a cells head's channels become cells, chosen on validation: the thresholds of the whole-cell,
-    nucleus and overlap channels, the smallest nucleus kept (pixels at the model's scale), and whether
-    holes are filled; `validation` holds the scores the choice was made on."""
+    nucleus and overlap channels, the smallest nucleus kept (pixels at the model's scale), whether holes
+    are filled, and the ring around each nucleus (pixels at the model's scale) where the outline channel is
+    not read (a nucleus's own edge can look like an outline there); `validation` holds the scores the
+    choice was made on."""
 
     cell_threshold: float = 0.5
     nucleus_threshold: float = 0.5
     overlap_threshold: float = 0.5
     min_nucleus_px: int = 0
     fill_holes: bool = True
+    nucleus_ring_px: int = 4
     validation: tuple[tuple[str, float], ...] = ()
 
 

@@ -30,7 +30,7 @@ def areas(cells) -> list[tuple[int, int]]:
 
 # Two touching cells of unequal size in a 10 x 30 field: A covers columns 0-17 (18 wide), B columns 18-29
 # (12 wide), both rows 1-8 (8 high). A's nucleus: rows 3-5, columns 2-4 (9 px); B's: rows 3-5, columns 24-26,
-# more than NUCLEUS_RING_PX from the outline, which the model sees on their shared edge, columns 17-18.
+# more than the rule's nucleus_ring_px (4) from the outline, which the model sees on their shared edge, columns 17-18.
 TOUCHING = channels((10, 30), cells=[(1, 0, 9, 30)], nuclei=[(3, 2, 6, 5), (3, 24, 6, 27)],
                     outline=[(1, 17, 9, 19)])
 
