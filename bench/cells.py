@@ -1,10 +1,12 @@
 """Cell by cell on fields of view: the shipped all-classes config (cells head, outline split) beside today's
 distance split and the nucleus-only CPU config, on the same synthetic overlapping fields.
 
-python -m bench.cells [--quick] [--size 512] [--seed 2027] [--variant SECTION.KEY=VALUE ... --out FILE]
+python -m bench.cells [--quick] [--size 512] [--seed 4049] [--variant SECTION.KEY=VALUE ... --out FILE]
 
-Draws 30 training, 5 validation and 10 test fields with the seed (2027: drawn for this benchmark only, used
-for no choice), and trains on them, each with only its paths and image size changed:
+Draws 30 training, 5 validation and 10 test fields with the seed (4049: drawn for this benchmark only, used
+for no choice; 2027, its predecessor, was run once before the nucleus decoder and the nucleus ring chosen on
+validation, both steered by the seed-0 fields), and trains on them, each with only its paths and image size
+changed:
 - cells: projects/Pap-Smear/all_classes_train_eval_infer.config (head = "cells");
 - softmax: bench/recipes/all_classes_softmax.config, the all-classes recipe before the cells head (a softmax
   over background, cytoplasm and nucleus; cells split from their nuclei by distance);
@@ -26,7 +28,7 @@ from flexunet.generators.fields import write_fields
 CELLS_CONFIG = ROOT / "projects" / "Pap-Smear" / "all_classes_train_eval_infer.config"
 SOFTMAX_RECIPE = ROOT / "bench" / "recipes" / "all_classes_softmax.config"
 RECIPES = {"cells": CELLS_CONFIG, "softmax": SOFTMAX_RECIPE, "binary": CPU_CONFIG}
-SEED = 2027
+SEED = 4049
 PIXEL_KEYS = ("pixel_dice", "pixel_dice_nucleus", "pixel_dice_nucleus_ci95_low", "pixel_dice_nucleus_ci95_high",
               "pixel_dice_cytoplasm", "pixel_dice_ci95_low", "pixel_dice_ci95_high", "cells_true", "cells_found")
 

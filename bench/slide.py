@@ -5,7 +5,7 @@ cells drawn, on window seams and away from them.
 python -m bench.slide [--quick] [--sizes 10000 30000] [--model CONFIG]
 
 --model names a config whose model_dir holds a trained cells-head model at the fields' scale (default: the one
-bench.cells trains on the seed-2027 fields). Each slide (RGB, tiled pyramidal OME-TIFF, 20 % of its 512-px fields
+bench.cells trains on its seed's fields). Each slide (RGB, tiled pyramidal OME-TIFF, 20 % of its 512-px fields
 left blank) is segmented by `TensorflowUNetTiledInferencer.py` in a process of its own (peak RSS from
 `/usr/bin/time -v`), with window cores of 2,000 px ([slide] window_px; the default, 2,048, is a multiple of the
 fields, so no drawn cell would lie on a seam) and TTA off ([postprocess] tta = False: four times the predict time
@@ -24,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.cells import SEED
 from bench.common import ROOT, SCRATCH, interleaved, parser, timed, write_result
 from flexunet.config import load_config
 from flexunet.config.edit import write_variant
 from flexunet.generators.fields import rgb_field
 from flexunet.generators.slides import read_truth, truth_path, write_synthetic_slide
 
-DEFAULT_MODEL = SCRATCH / "cells_512_seed2027" / "run" / "cells" / "train_eval_infer.config"
+DEFAULT_MODEL = SCRATCH / f"cells_512_seed{SEED}" / "run" / "cells" / "train_eval_infer.config"
 FIELD = 512
 MATCH_PX = 6  # a drawn nucleus is found when a kept cell's nucleus centroid lies this close
 WINDOW = 2000  # window cores not a multiple of the 512-px fields, so that seams cut through cells
