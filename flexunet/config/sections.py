@@ -36,7 +36,7 @@ class ModelSection:
     nucleus_decoder: bool = key(False, Bool(),
                                 "With head = cells: the nucleus channel from a decoder of its own (the encoder "
                                 "shared), so the cell, outline and overlap channels do not share its features; "
-                                "about 1.4x the compute.")
+                                "a second decoder's compute.")
     base_filters: int = key(16, Int(min=1), "Filters of the first level; doubled at each level down.")
     base_kernels: tuple = key((3, 3), Pair(min=1, odd=True),
                               "Kernel of the first level; shrinks by 2 per level, not below 3.")
