@@ -104,6 +104,10 @@ def slide_table(results: Path) -> str:
                + (f" **Not met: {', '.join(k for k, v in met.items() if not v)}.**" if not all(met.values()) else ""))
     part = ("" if stage is None else f" The thread that reads, predicts and blends the tiles worked {stage:.2f}× the "
             "bare predict's time per tile, while the main thread built, measured and wrote the cells.")
+    if data.get("floor_over_bare") is not None:
+        part += (f" Reading, predicting and blending windows of the slide alone, without cells, takes "
+                 f"{data['floor_over_bare']:.2f}× the bare predict per tile: the job's floor on "
+                 f"{data['machine'].get('cpu_count', '?')} cores before any cell is built.")
     return ("\n".join(lines) + f"\n\nMeasured by `{data['provenance']['command']}` (bench/results/slide.json) with "
             f"`4.tiled_infer` in a process of its own (peak resident memory from `/usr/bin/time -v`): the largest "
             f"slide's peak is {data['peak_largest_over_smallest']:.2f}× the smallest's; its time per tile, reading, "
