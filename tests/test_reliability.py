@@ -86,7 +86,7 @@ def test_a_second_training_refuses_while_evaluation_works_and_ctrl_c_releases_th
     Ctrl-C then ends the first run with 130, its best model kept and its locks released."""
     data = make_tiny_dataset(tmp_path / "data")
     config = write_config(tmp_path / "run", model=tiny_model_section(dropout_rate=0.1), train={
-        "epochs": 200, "batch_size": 4, "patience": 0, "image_datapath": f'"{data.images}"',
+        "epochs": 5000, "batch_size": 4, "patience": 0, "image_datapath": f'"{data.images}"',
         "mask_datapath": f'"{data.masks}"', "validation_split": 0.25, "seed": 7},
         generator={"augmentation": True},
         eval={"image_datapath": f'"{data.images}"', "mask_datapath": f'"{data.masks}"'})
