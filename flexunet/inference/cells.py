@@ -76,7 +76,7 @@ def _share_overlaps(cells: list[Cell], regions: np.ndarray, overlap: np.ndarray)
             continue
         region = parts[grown] == k
         near = binary_dilation(region, iterations=2)
-        owners, counts = np.unique(regions[grown][near], return_counts=True)
+        owners, counts = np.unique(around[near], return_counts=True)
         keep = (owners > 0) & (counts >= OVERLAP_SHARE * near.sum())
         if keep.sum() >= 2:
             for owner in owners[keep]:
