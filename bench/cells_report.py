@@ -4,9 +4,12 @@ import json
 import math
 from pathlib import Path
 
+from flexunet.model.record import ModelRecord
+
 CELL_ROWS = (  # (model in cells.json, the scores inside it, label)
-    ("cells", "cells", "shipped `all_classes_train_eval_infer.config` (cells head): cells parted at their outlines, "
-                       "overlaps given to both"),
+    ("cells", "cells", "shipped `all_classes_train_eval_infer.config` (cells head): cells split as validation chose "
+                       "({split})"),
+    ("cells", "outline_split", "the same model, cells parted at their outlines, overlaps given to both"),
     ("cells", "outline_split_without_overlaps", "the same model, each pixel to one cell (overlap channel unused)"),
     ("cells", "distance_split", "the same model, cells split by distance from their nuclei (today's split)"),
     ("softmax", "cells", "the all-classes recipe before (softmax, argmax, distance split)"),
@@ -42,11 +45,15 @@ def cells_table(results: Path) -> str:
     lines = ["| cells from | whole-cell Dice (FNo) | AJI | nucleus Dice | nuclei found / drawn | nucleus detection "
              "precision, recall | N/C ratio error (median) | nucleus pixel Dice |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rule = ModelRecord.from_dict(models["cells"]["training"]).cells if "cells" in models else None
+    split = {"outline": "at their outlines, overlaps given to both",
+             "distance": "by distance from their nuclei"}[rule.cell_split if rule else "outline"]
     for model, scores, label in CELL_ROWS:
         if model not in models or scores not in models[model]:
             continue
         s, pixel = models[model][scores], models[model]["pixel"]
-        lines.append(f"| {label} | {_f(s['cell_dice'])} ({_f(s['cell_fno'])}) | {_f(s['aji_cell'])} | "
+        lines.append(f"| {label.format(split=split)} | {_f(s['cell_dice'])} ({_f(s['cell_fno'])}) | "
+                     f"{_f(s['aji_cell'])} | "
                      f"{_f(s['nucleus_dice'])} | {s['pred_nuclei']} / {s['truth_nuclei']} | "
                      f"{_f(s['nucleus_precision'])}, {_f(s['nucleus_recall'])} | "
                      f"{_percent(s['nc_ratio_median_relative_error'])} | "

@@ -10,8 +10,9 @@ cytoplasm goes to nobody rather than to its neighbour. Where the overlap channel
 more cells cover, each overlap region goes to every cell it borders (each holding at least OVERLAP_SHARE of
 the region and its ring), so overlapping cells both keep their shared part, as annotations count it.
 
-Distance split (a classes head, and the comparison): the cytoplasm is split between the nuclei by a
-watershed on a flat image, i.e. each pixel to the nearest nucleus through the cell region.
+Distance split (a classes head; a cells head whose validation cells came out better so, as its rule's
+cell_split records; and the comparison): the cytoplasm is split between the nuclei by a watershed on a flat
+image, i.e. each pixel to the nearest nucleus through the cell region.
 """
 
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from flexunet.model.record import CellRule, ModelRecord
 ORPHAN_MIN_PX = 64  # a nucleus-less cell body at least this large is a cell whose nucleus was missed
 OVERLAP_SHARE = 0.2
 OUTLINE = 0.5  # outline probability above which a pixel parts cells
+SPLITS = ("outline", "distance")
 INSTANCE_COLUMNS = [*CELL_COLUMNS, "cell_area_px", "cell_area_um2", "overlap_area_px"]
 
 
@@ -103,10 +105,14 @@ def _share_overlaps(cells: list[Cell], regions: np.ndarray, overlap: np.ndarray)
     return out
 
 
-def build_cells(probs: np.ndarray, rule: CellRule, split: str = "outline", area_scale: float = 1.0) -> list[Cell]:
-    """The cells of a cells head's probabilities (H, W, 4) under `rule`; split "outline" (module docstring)
-    or "distance" (the same nuclei and cell region, split by distance, no overlaps). `area_scale`: the
-    image's pixels per model pixel (the rule's sizes are at the model's scale)."""
+def build_cells(probs: np.ndarray, rule: CellRule, split: str | None = None, area_scale: float = 1.0) -> list[Cell]:
+    """The cells of a cells head's probabilities (H, W, 4) under `rule`; split (default the rule's
+    cell_split) "outline" (module docstring) or "distance" (the same nuclei and cell region, split by
+    distance, no overlaps). `area_scale`: the image's pixels per model pixel (the rule's sizes are at the
+    model's scale)."""
+    split = split or rule.cell_split
+    if split not in SPLITS:
+        raise ValueError(f"cell split: expected one of {', '.join(SPLITS)}, got {split!r}")
     rule = replace(rule, min_nucleus_px=round(rule.min_nucleus_px * area_scale))
     nucleus = probs[..., 1] > rule.nucleus_threshold
     foreground = probs[..., 0] > rule.cell_threshold
@@ -128,12 +134,12 @@ def build_cells(probs: np.ndarray, rule: CellRule, split: str = "outline", area_
 
 @dataclass(frozen=True)
 class CellMaker:
-    """How a 3-class model's probabilities become cells: the cells head's rule (outline split), or, for a
-    classes head, its mask rule's class labels split by distance."""
+    """How a 3-class model's probabilities become cells: the cells head's rule (split as the rule says, or as
+    `split` overrides it), or, for a classes head, its mask rule's class labels split by distance."""
 
     rule: CellRule | None = None
     labels: MaskRule | None = None
-    split: str = "outline"
+    split: str | None = None
 
     def cells(self, probs: np.ndarray, area_scale: float = 1.0) -> list[Cell]:
         """The cells of probabilities (H, W, C); `area_scale` as for build_cells."""
@@ -150,16 +156,18 @@ class CellMaker:
         if self.rule is None:
             return f"{self.labels.describe()}, cells split by distance from their nuclei"
         r = self.rule
+        split = self.split or r.cell_split
         return (f"whole cell > {r.cell_threshold:.2f}, nucleus > {r.nucleus_threshold:.2f} (at least "
                 f"{r.min_nucleus_px} px, outlines read from {r.nucleus_ring_px} px out), overlap > "
                 f"{r.overlap_threshold:.2f}, cells split "
-                f"{'at their outlines' if self.split == 'outline' else 'by distance'}")
+                f"{'at their outlines' if split == 'outline' else 'by distance'}")
 
 
 def cell_maker(record: ModelRecord, model: ModelSection, post: PostprocessSection,
-               split: str = "outline") -> CellMaker | None:
-    """The CellMaker of a trained 3-class model (a cells head, or a softmax head over background, cytoplasm
-    and nucleus); None for other models (a nucleus mask has no cells)."""
+               split: str | None = None) -> CellMaker | None:
+    """The CellMaker of a trained 3-class model (a cells head, its cells split as its rule says unless `split`
+    is given; or a softmax head over background, cytoplasm and nucleus); None for other models (a nucleus
+    mask has no cells)."""
     if model.head == "cells":
         return CellMaker(rule=record.cells or CellRule(), split=split)
     if model.num_classes == 3:

@@ -40,9 +40,10 @@ class RuleOption:
 class CellRule:
     """How a cells head's channels become cells, chosen on validation: the thresholds of the whole-cell,
     nucleus and overlap channels, the smallest nucleus kept (pixels at the model's scale), whether holes
-    are filled, and the ring around each nucleus (pixels at the model's scale) where the outline channel is
-    not read (a nucleus's own edge can look like an outline there); `validation` holds the scores the
-    choice was made on."""
+    are filled, the ring around each nucleus (pixels at the model's scale) where the outline channel is
+    not read (a nucleus's own edge can look like an outline there), and how touching cells are parted
+    (cell_split: "outline" at the outlines the model sees, or "distance" from their nuclei); `validation`
+    holds the scores the choice was made on."""
 
     cell_threshold: float = 0.5
     nucleus_threshold: float = 0.5
@@ -50,6 +51,7 @@ class CellRule:
     min_nucleus_px: int = 0
     fill_holes: bool = True
     nucleus_ring_px: int = 4
+    cell_split: str = "outline"
     validation: tuple[tuple[str, float], ...] = ()
 
 

@@ -1,7 +1,8 @@
 """The cells head's rule chosen on validation, each channel for itself: the whole-cell and nucleus thresholds
 (0.05 to 0.95 by 0.05, then 0.97, 0.98, 0.99) by their own pixel Dice, the overlap threshold by its Dice, the
 smallest nucleus kept by nucleus detection on the cells built from them, then the ring around each nucleus
-where the outline channel is not read by the AJI of those cells."""
+where the outline channel is not read, and whether touching cells part at their outlines or by distance from
+their nuclei, by the AJI of those cells."""
 
 from collections.abc import Sequence
 from dataclasses import replace
@@ -12,7 +13,7 @@ from flexunet.data.dataset import PairSource, SegmentationBatches
 from flexunet.data.instances import Cell
 from flexunet.evaluation.instances import score_image
 from flexunet.evaluation.scores import THRESHOLDS, best_threshold_from_counts, threshold_counts
-from flexunet.inference.cells import build_cells
+from flexunet.inference.cells import SPLITS, build_cells
 from flexunet.inference.predict import PredictFn
 from flexunet.model.record import CellRule
 
@@ -48,6 +49,13 @@ def _pick_ring(probs: list[np.ndarray], truths: list[list[Cell]], rule: CellRule
     return -negative, aji
 
 
+def _pick_split(probs: list[np.ndarray], truths: list[list[Cell]], rule: CellRule) -> tuple[str, float]:
+    """The cell split (SPLITS) whose cells have the best AJI; ties to the outline split."""
+    scored = [(_cell_aji(probs, truths, replace(rule, cell_split=split)), -k) for k, split in enumerate(SPLITS)]
+    aji, negative = max(scored)
+    return SPLITS[-negative], aji
+
+
 def _pick_min_nucleus(probs: list[np.ndarray], truths: list[list[Cell]], rule: CellRule) -> tuple[int, float]:
     """The smallest nucleus kept (pixels) with the best detection F1; ties to the smaller."""
     areas = [c.nucleus_area for cells in truths for c in cells if c.nucleus_area]
@@ -62,7 +70,8 @@ def choose_cell_rule(pairs: Sequence[tuple[PredictFn, PairSource, list[list[Cell
     """The rule with the best validation scores over every (predict, its validation cells, their true cells
     at the model's size) pair: thresholds and hole filling by the pixel Dice of the whole-cell and nucleus
     channels (their mean), the overlap threshold by its Dice (0.5 when validation holds no overlap), then the
-    smallest nucleus by detection F1 and the nucleus ring by the cells' AJI. Without validation images:
+    smallest nucleus by detection F1, the nucleus ring and then the cell split by the cells' AJI. Without
+    validation images:
     CellRule() (0.5 everywhere)."""
     if not any(len(source) for _, source, _ in pairs):
         return CellRule()
@@ -93,21 +102,25 @@ def choose_cell_rule(pairs: Sequence[tuple[PredictFn, PairSource, list[list[Cell
     rule = CellRule(cell_threshold=cell_t, nucleus_threshold=nucleus_t, overlap_threshold=overlap_t,
                     fill_holes=bool(holes))
     min_px, f1 = _pick_min_nucleus(nucleus_probs, truths, rule)
-    ring, aji = _pick_ring(nucleus_probs, truths, replace(rule, min_nucleus_px=min_px))
+    rule = replace(rule, min_nucleus_px=min_px)
+    ring, outline_aji = _pick_ring(nucleus_probs, truths, rule)
+    split, aji = _pick_split(nucleus_probs, truths, replace(rule, nucleus_ring_px=ring))
     validation = (("cell_dice", cell_d), ("nucleus_dice", nucleus_d), ("overlap_dice", overlap_d),
-                  ("nucleus_detection_f1", f1), ("cell_aji", aji),
+                  ("nucleus_detection_f1", f1), ("cell_aji", aji), ("cell_aji_outline_split", outline_aji),
                   ("cell_dice_without_holes_filled", options[0][4]),
                   ("nucleus_dice_without_holes_filled", options[0][6]))
-    return replace(rule, min_nucleus_px=min_px, nucleus_ring_px=ring, validation=validation)
+    return replace(rule, nucleus_ring_px=ring, cell_split=split, validation=validation)
 
 
 def rule_text(rule: CellRule) -> str:
     """How the rule reads in the training log."""
     scores = dict(rule.validation)
+    scores.setdefault("cell_aji_outline_split", scores.get("cell_aji", float("nan")))  # records before the split
     return (f"whole cell > {rule.cell_threshold:.2f} (Dice {scores.get('cell_dice', float('nan')):.4f}), nucleus > "
             f"{rule.nucleus_threshold:.2f} (Dice {scores.get('nucleus_dice', float('nan')):.4f}), overlap > "
             f"{rule.overlap_threshold:.2f}, nuclei of at least {rule.min_nucleus_px} px (detection F1 "
             f"{scores.get('nucleus_detection_f1', float('nan')):.4f}), outlines read from {rule.nucleus_ring_px} px "
-            f"out of each nucleus (cell AJI {scores.get('cell_aji', float('nan')):.4f}), holes "
-            f"{'filled' if rule.fill_holes else 'kept'}")
+            f"out of each nucleus (cell AJI {scores.get('cell_aji_outline_split', float('nan')):.4f}), cells split "
+            f"{'at their outlines' if rule.cell_split == 'outline' else 'by distance'} (cell AJI "
+            f"{scores.get('cell_aji', float('nan')):.4f}), holes {'filled' if rule.fill_holes else 'kept'}")
 

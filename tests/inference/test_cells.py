@@ -1,5 +1,7 @@
 """Cells from a cells head's channels, on hand-drawn probability maps: each nucleus grown to its outline."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,19 @@ def test_cell_labels_and_measures_of_built_cells():
     assert (a["nucleus_area_px"], a["cytoplasm_area_px"], a["cell_area_px"]) == (9.0, 135.0, 144.0)
     assert a["nc_ratio"] == pytest.approx(9 / 135) and b["nc_ratio"] == pytest.approx(9 / 87)
     assert a["cell_area_um2"] == pytest.approx(36.0) and a["overlap_area_px"] == 0.0
+
+
+def test_the_rule_says_how_cells_split_and_an_explicit_split_overrides_it():
+    """A rule whose validation chose the distance split builds what distance_split builds from the same
+    channels; split="outline" given explicitly still parts the cells at their outline (144 and 96 px)."""
+    rule = replace(RULE, cell_split="distance")
+    by_rule = build_cells(TOUCHING, rule)
+    by_distance = distance_split(TOUCHING[..., 1] > 0.5, TOUCHING[..., 0] > 0.5)
+    assert areas(by_rule) == areas(by_distance) and areas(by_rule) != [(144, 9), (96, 9)]
+    assert areas(build_cells(TOUCHING, rule, split="outline")) == [(144, 9), (96, 9)]
+
+
+def test_an_unknown_split_is_refused_with_the_choices():
+    rule = replace(RULE, cell_split="nearest")
+    with pytest.raises(ValueError, match="cell split: expected one of outline, distance, got 'nearest'"):
+        build_cells(TOUCHING, rule)
