@@ -1,12 +1,13 @@
 """Cell by cell on fields of view: the shipped all-classes config (cells head, its split chosen on validation)
 beside today's distance split and the nucleus-only CPU config, on the same synthetic overlapping fields.
 
-python -m bench.cells [--quick] [--size 512] [--seed 2169] [--variant SECTION.KEY=VALUE ... --out FILE]
+python -m bench.cells [--quick] [--size 512] [--seed 2504] [--variant SECTION.KEY=VALUE ... --out FILE]
 
-Draws 30 training, 5 validation and 10 test fields with the seed (2169: drawn at random for this benchmark
+Draws 30 training, 5 validation and 10 test fields with the seed (2504: drawn at random for this benchmark
 after every choice, used for none; its predecessors were each run once and then seen: 2027 before the
 nucleus decoder and the nucleus ring chosen on validation, 4049 before BatchNormalization's momentum of
-0.9 and the split chosen on validation, whose need its training curves and test rows showed; the
+0.9 and the split chosen on validation, whose need its training curves and test rows showed, 2169 before
+the reducer's patience of 8, whose need its training curve showed (its cells run was stopped there); the
 development fields are seed 0), and trains on them, each with only its paths and image size changed:
 - cells: projects/Pap-Smear/all_classes_train_eval_infer.config (head = "cells");
 - softmax: bench/recipes/all_classes_softmax.config, the all-classes recipe before the cells head (a softmax
@@ -29,7 +30,7 @@ from flexunet.generators.fields import write_fields
 CELLS_CONFIG = ROOT / "projects" / "Pap-Smear" / "all_classes_train_eval_infer.config"
 SOFTMAX_RECIPE = ROOT / "bench" / "recipes" / "all_classes_softmax.config"
 RECIPES = {"cells": CELLS_CONFIG, "softmax": SOFTMAX_RECIPE, "binary": CPU_CONFIG}
-SEED = 2169
+SEED = 2504
 PIXEL_KEYS = ("pixel_dice", "pixel_dice_nucleus", "pixel_dice_nucleus_ci95_low", "pixel_dice_nucleus_ci95_high",
               "pixel_dice_cytoplasm", "pixel_dice_ci95_low", "pixel_dice_ci95_high", "cells_true", "cells_found")
 
