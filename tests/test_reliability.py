@@ -1,11 +1,13 @@
 """Nothing lost, resumable, reproducible: kill and resume, Ctrl-C, same seed, unsafe outputs, no eval."""
 
 import ast
+import contextlib
 import json
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -25,6 +27,22 @@ def train_config(folder: Path, data, epochs: int, **train):
                "mask_datapath": f'"{data.masks}"', "validation_split": 0.25, "seed": 7, **train}
     return write_config(folder, model=tiny_model_section(dropout_rate=0.1),
                         train=section, generator={"augmentation": True})
+
+
+@contextlib.contextmanager
+def training(config: Path) -> Iterator[subprocess.Popen]:
+    """A 1.train of `config` running in the background, Ctrl-C reaching it as from a terminal even when the
+    tests themselves run with SIGINT ignored (a background job of a shell), and killed when the test leaves
+    it running (a failed assertion), so no orphan trains on."""
+    proc = subprocess.Popen([sys.executable, TRAINER, str(config)], cwd=config.parent, env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def run(script: str, config: Path, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -56,11 +74,10 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert run(TRAINER, straight).returncode == 0
 
     killed = train_config(tmp_path / "killed", data, 4)
-    proc = subprocess.Popen([sys.executable, TRAINER, str(killed)], cwd=killed.parent, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_epoch(killed.parent / "models" / "train_state.json", 1, proc)
-    proc.kill()
-    proc.wait()
+    with training(killed) as proc:
+        wait_for_epoch(killed.parent / "models" / "train_state.json", 1, proc)
+        proc.kill()
+        proc.wait()
     assert keras.saving.load_model(str(killed.parent / "models" / "best_model.keras"), safe_mode=True)
     resumed = train_config(tmp_path / "killed", data, 4, resume=True)
     result = run(TRAINER, resumed)
@@ -90,22 +107,21 @@ def test_a_second_training_refuses_while_evaluation_works_and_ctrl_c_releases_th
         "mask_datapath": f'"{data.masks}"', "validation_split": 0.25, "seed": 7},
         generator={"augmentation": True},
         eval={"image_datapath": f'"{data.images}"', "mask_datapath": f'"{data.masks}"'})
-    proc = subprocess.Popen([sys.executable, TRAINER, str(config)], cwd=config.parent, env=subprocess_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     state = config.parent / "models" / "train_state.json"
-    wait_for_epoch(state, 0, proc)
-    second = run(TRAINER, config)
-    assert second.returncode == 1
-    errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in second.stderr
-    assert errors[0].startswith(f"error: [train] model_dir in {config}: {config.parent / 'models'} is in use by "
-                                f"another training (pid {proc.pid} on ")
-    assert state.exists() and proc.poll() is None
-    evaluated = run(EVALUATOR, config)
-    assert evaluated.returncode == 0, evaluated.stderr
-    assert "is being trained (pid" in evaluated.stdout
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    with training(config) as proc:
+        wait_for_epoch(state, 0, proc)
+        second = run(TRAINER, config)
+        assert second.returncode == 1
+        errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "Traceback" not in second.stderr
+        assert errors[0].startswith(f"error: [train] model_dir in {config}: {config.parent / 'models'} is in use "
+                                    f"by another training (pid {proc.pid} on ")
+        assert state.exists() and proc.poll() is None
+        evaluated = run(EVALUATOR, config)
+        assert evaluated.returncode == 0, evaluated.stderr
+        assert "is being trained (pid" in evaluated.stdout
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
     assert keras.saving.load_model(str(config.parent / "models" / "best_model.keras"), safe_mode=True)
