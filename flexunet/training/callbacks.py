@@ -1,8 +1,12 @@
-"""Training callbacks: CSV history and curves, best checkpoint, early stopping, LR reducer, resume state."""
+"""Training callbacks: CSV history and curves, best checkpoint, early stopping, LR reducer, resume state, Ctrl-C."""
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -189,3 +193,37 @@ class EpochChangeInfer(keras.callbacks.Callback):
         overlays = [plots.overlay(img, m) for img, m in zip(inputs, masks)]
         plots.image_grid(self.out_dir / epoch_picture(epoch), [inputs, overlays],
                          ["input", "prediction"], self.names, title=f"epoch {epoch}")
+
+
+class CtrlC(keras.callbacks.Callback):
+    """Ctrl-C during fit stops the run for certain. Python raises KeyboardInterrupt wherever the main thread
+    is; landing in code that swallows it (a __del__ or a garbage-collection callback only prints "Exception
+    ignored" and goes on) the run would train on. This raises it at once as Python does, and again at the end
+    of the epoch it was pressed in, after that epoch's files are saved (keep it last among the callbacks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pressed = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["CtrlC"]:
+        """SIGINT handled by this callback while the block runs: only from the main thread, and only where
+        Ctrl-C raises KeyboardInterrupt now (a run that ignores SIGINT, as a shell's background job does,
+        keeps ignoring it)."""
+        if (threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            yield self
+            return
+        previous = signal.signal(signal.SIGINT, self._press)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _press(self, signum, frame):
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.pressed:
+            raise KeyboardInterrupt

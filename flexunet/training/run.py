@@ -15,6 +15,7 @@ from flexunet.locks import holding
 from flexunet.model.files import LAST_MODEL, best_model_files, member_dir
 from flexunet.model.record import ModelRecord, write_record
 from flexunet.model.store import average_models, compiled_unet, load_unet, member_configs
+from flexunet.training.callbacks import CtrlC
 from flexunet.training.distribute import strategy_scope
 from flexunet.training.finish import finish_training, select_rule
 from flexunet.training.setup import (
@@ -135,8 +136,9 @@ def fit(config: Config, model: keras.Model, train_src: PairSource, val_src: Pair
     if verbose is None:
         verbose = "auto" if sys.stdout.isatty() else 2
     train_data, val_data = in_graph(train_batches, t.epochs), in_graph(val_batches)
-    model.fit(train_batches if train_data is None else train_data,
-              steps_per_epoch=None if train_data is None else len(train_batches),
-              validation_data=val_batches if val_data is None else val_data, epochs=t.epochs, initial_epoch=start,
-              shuffle=False, callbacks=callbacks, verbose=verbose)
+    with CtrlC().installed() as ctrl_c:
+        model.fit(train_batches if train_data is None else train_data,
+                  steps_per_epoch=None if train_data is None else len(train_batches),
+                  validation_data=val_batches if val_data is None else val_data, epochs=t.epochs,
+                  initial_epoch=start, shuffle=False, callbacks=[*callbacks, ctrl_c], verbose=verbose)
 
