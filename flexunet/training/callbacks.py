@@ -4,6 +4,7 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import threading
 import zlib
 from collections.abc import Iterator
@@ -214,11 +215,22 @@ class CtrlC(keras.callbacks.Callback):
                 or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
             yield self
             return
-        previous = signal.signal(signal.SIGINT, self._press)
+        previous, unraisable = signal.signal(signal.SIGINT, self._press), sys.unraisablehook
+        sys.unraisablehook = self._unraisable(unraisable)
         try:
             yield self
         finally:
             signal.signal(signal.SIGINT, previous)
+            sys.unraisablehook = unraisable
+
+    @staticmethod
+    def _unraisable(hook):
+        """The hook that prints "Exception ignored ... Traceback", quiet for a swallowed Ctrl-C (raised again at
+        the epoch's end, so the user sees one 'interrupted' line and no traceback)."""
+        def quiet(info):
+            if not issubclass(info.exc_type, KeyboardInterrupt):
+                hook(info)
+        return quiet
 
     def _press(self, signum, frame):
         self.pressed = True

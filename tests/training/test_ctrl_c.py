@@ -3,6 +3,8 @@
 import gc
 import os
 import signal
+import sys
+import types
 
 import keras
 import numpy as np
@@ -53,6 +55,20 @@ def test_a_swallowed_ctrl_c_stops_the_fit_at_the_end_of_its_epoch():
         with pytest.raises(KeyboardInterrupt):
             model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=50, verbose=0, callbacks=[Swallow(), ctrl_c])
     assert epochs == [0] and ctrl_c.pressed
+
+
+def test_a_swallowed_ctrl_c_prints_no_traceback_and_other_unraisables_still_do():
+    seen = []
+    before = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        with CtrlC().installed():
+            SwallowsCtrlC()
+            gc.collect()
+            sys.unraisablehook(types.SimpleNamespace(exc_type=ValueError))
+        assert [info.exc_type for info in seen] == [ValueError]
+    finally:
+        sys.unraisablehook = before
 
 
 def test_a_run_that_ignores_ctrl_c_keeps_ignoring_it():
